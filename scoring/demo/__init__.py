@@ -1,0 +1,1 @@
+"""Seeded demo data for the fraud feature repo."""
