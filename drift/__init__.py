@@ -1,0 +1,1 @@
+"""Drift statistics, reference profiles and report rendering: pure functions over NumPy/Arrow."""

@@ -1,0 +1,118 @@
+"""Reference profiles: what the training data looked like, in bins that later windows reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+# Deciles: ten bins with about 10% of the reference each, the usual basis for PSI
+# (Siddiqi, "Credit Risk Scorecards", 2006; Evidently and NannyML bin the same way).
+DEFAULT_QUANTILES = tuple(i / 10 for i in range(1, 10))
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Counts of a numeric column over open-ended quantile bins, plus its missing count.
+
+    ``edges`` are the inner bin edges; bin ``i`` holds values in ``[edges[i-1], edges[i])``,
+    the first bin everything below ``edges[0]`` and the last everything from ``edges[-1]`` up.
+    """
+
+    edges: list[float]
+    counts: list[int]
+    missing: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "kind": "numeric",
+            "edges": self.edges,
+            "counts": self.counts,
+            "missing": self.missing,
+        }
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """Counts per category of a categorical column, plus its missing count."""
+
+    counts: dict[str, int]
+    missing: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"kind": "categorical", "counts": self.counts, "missing": self.missing}
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Per-feature and score distributions of a model's training data."""
+
+    rows: int
+    features: dict[str, NumericProfile | CategoricalProfile]
+    score: NumericProfile
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as stored beside the model."""
+        return {
+            "rows": self.rows,
+            "features": {name: p.to_dict() for name, p in self.features.items()},
+            "score": self.score.to_dict(),
+            "meta": self.meta,
+        }
+
+
+def numeric_profile(
+    values: npt.ArrayLike, quantiles: Sequence[float] = DEFAULT_QUANTILES
+) -> NumericProfile:
+    """Bin a numeric column on its own quantiles; NaN counts as missing."""
+    array = np.asarray(values, dtype=np.float64)
+    present = array[~np.isnan(array)]
+    edges = np.unique(np.quantile(present, quantiles)) if present.size else np.array([])
+    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    return NumericProfile(
+        edges=[float(e) for e in edges],
+        counts=[int(c) for c in counts],
+        missing=int(array.size - present.size),
+    )
+
+
+def categorical_profile(values: Sequence[Any]) -> CategoricalProfile:
+    """Count each category of a column; ``None`` and NaN count as missing."""
+    counts: dict[str, int] = {}
+    missing = 0
+    for value in values:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            missing += 1
+        else:
+            key = str(value)
+            counts[key] = counts.get(key, 0) + 1
+    return CategoricalProfile(counts=dict(sorted(counts.items())), missing=missing)
+
+
+def build_profile(
+    numeric: Mapping[str, npt.ArrayLike],
+    categorical: Mapping[str, Sequence[Any]],
+    scores: npt.ArrayLike,
+    order: Sequence[str],
+    meta: Mapping[str, Any] | None = None,
+) -> ReferenceProfile:
+    """Profile every feature named in ``order`` and the model's scores."""
+    features: dict[str, NumericProfile | CategoricalProfile] = {}
+    rows = 0
+    for name in order:
+        if name in categorical:
+            features[name] = categorical_profile(categorical[name])
+            rows = len(categorical[name])
+        else:
+            column = np.asarray(numeric[name], dtype=np.float64)
+            features[name] = numeric_profile(column)
+            rows = column.size
+    return ReferenceProfile(
+        rows=rows, features=features, score=numeric_profile(scores), meta=dict(meta or {})
+    )

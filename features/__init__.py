@@ -1,0 +1,1 @@
+"""Everything that talks to Feast and the online store: schema, online reads, training data."""

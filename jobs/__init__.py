@@ -1,0 +1,1 @@
+"""Scheduled work as plain functions with explicit inputs; the scheduler only wires triggers."""

@@ -1,0 +1,1 @@
+"""The scoring service: model registry, training, routing, the web app and the CLI."""

@@ -1,0 +1,181 @@
+"""The ``scorer`` command line."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from scoring.settings import Settings
+
+app = typer.Typer(
+    help="Real-time scoring on Feast online features with LightGBM.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+RepoOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo", help="Feast repository (default: SCORER_FEATURE_REPO or ./feature_repo)."
+    ),
+]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _say(message: str) -> None:
+    console.print(f"[bold cyan]>[/] {message}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default SCORER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SCORER_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default SCORER_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (uvicorn) with the champion of every registered model."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "scoring.web.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+    )
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", help="Model name in the registry.")],
+    feature_service: Annotated[
+        str, typer.Option("--feature-service", help="Feast feature service feeding the model.")
+    ],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="Entity data frame with labels (.parquet or .csv).")
+    ],
+    label_column: Annotated[
+        str, typer.Option("--label-column", help="Column holding the binary label.")
+    ] = "label",
+    promote: Annotated[
+        bool, typer.Option("--promote", help="Make the new version the champion.")
+    ] = False,
+    repo: RepoOption = None,
+) -> None:
+    """Train a LightGBM model on point-in-time features from Feast and register it."""
+    from features.store import open_feature_store
+    from scoring.registry import ModelRegistry
+    from scoring.train import read_labels, train_model
+
+    settings = _settings(feature_repo=repo)
+    store = open_feature_store(settings.feature_repo, settings.online_store)
+    result = train_model(
+        store,
+        ModelRegistry(settings.models_dir),
+        model_name=model,
+        feature_service=feature_service,
+        labels=read_labels(labels),
+        label_column=label_column,
+        promote=promote,
+        progress=_say,
+    )
+    m = result.manifest
+    typer.echo(
+        f"{m.name} v{m.version}: auc={m.metrics['auc']:.4f} log_loss={m.metrics['log_loss']:.4f}"
+        f"{' (champion)' if result.promoted else ''}"
+    )
+
+
+@app.command()
+def materialize(
+    end: Annotated[
+        datetime | None, typer.Option(help="Materialize up to this time (default now, UTC).")
+    ] = None,
+    repo: RepoOption = None,
+) -> None:
+    """Load new offline feature rows into the online store (feast materialize-incremental)."""
+    from features.store import open_feature_store
+    from jobs.materialize import materialize_incremental
+
+    settings = _settings(feature_repo=repo)
+    store = open_feature_store(settings.feature_repo, settings.online_store)
+    result = materialize_incremental(store, end)
+    typer.echo(f"materialized {', '.join(result.feature_views)} up to {result.end.isoformat()}")
+
+
+@app.command()
+def data(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the Parquet files (default <repo>/data).")
+    ] = None,
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 20_000,
+    merchants: Annotated[int, typer.Option(help="Number of merchants.")] = 2_000,
+    transactions: Annotated[int, typer.Option(help="Number of labelled transactions.")] = 200_000,
+    days: Annotated[int, typer.Option(help="Days of history, ending now.")] = 42,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    shift: Annotated[
+        float, typer.Option(help="Drift knob: 0 is the reference distribution.")
+    ] = 0.0,
+) -> None:
+    """Generate the demo's seeded card-payment data (entities, activity, labelled transactions)."""
+    from scoring.demo.data import DemoDataConfig, generate
+
+    settings = _settings()
+    folder = out or settings.feature_repo / "data"
+    config = DemoDataConfig(
+        customers=customers,
+        merchants=merchants,
+        transactions=transactions,
+        days=days,
+        seed=seed,
+        shift=shift,
+    )
+    written = generate(config).write(folder)
+    for name, path in written.items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve once set up.")
+    ] = True,
+    regenerate: Annotated[bool, typer.Option(help="Generate the demo data again.")] = False,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on (default SCORER_PORT).")
+    ] = None,
+) -> None:
+    """Generate data, feast apply, materialize, train and promote fraud v1, then serve."""
+    import uvicorn
+
+    from scoring.demo.data import DemoDataConfig
+    from scoring.demo.run import curl_command, run_demo
+    from scoring.web.app import create_app
+
+    settings = _settings(port=port)
+    result = run_demo(settings, DemoDataConfig(), _say, regenerate=regenerate)
+    try:
+        command = curl_command(result.example_request, settings.host, settings.port)
+        console.print("\n[bold green]Ready.[/] Score two transactions with:\n")
+        typer.echo(command + "\n")
+        if serve_after:
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+            uvicorn.run(
+                create_app(settings), host=settings.host, port=settings.port, access_log=False
+            )
+    finally:
+        if result.redis is not None:
+            result.redis.stop()

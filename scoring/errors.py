@@ -1,0 +1,31 @@
+"""The service's own errors; the web layer maps each type to an HTTP status."""
+
+from __future__ import annotations
+
+
+class ScoringError(Exception):
+    """Base of every error the scoring service raises on purpose."""
+
+
+class InvalidRequest(ScoringError):
+    """The request body does not fit the model's inputs."""
+
+
+class BatchTooLarge(ScoringError):
+    """The request holds more rows than the configured maximum."""
+
+
+class ModelNotFound(ScoringError):
+    """No model, version or alias of that name is registered."""
+
+
+class ModelLoadError(ScoringError):
+    """A registered model version is missing files or cannot be loaded."""
+
+
+class TrainingError(ScoringError):
+    """Training could not produce a model from the given labels and features."""
+
+
+class Unauthorized(ScoringError):
+    """An admin call came without a valid key, or no admin key is configured."""

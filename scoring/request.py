@@ -1,0 +1,114 @@
+"""Parsing and checking a scoring request against the model's inputs, without any web code."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from features.schema import FieldType, InputField, ServiceSchema
+from scoring.errors import BatchTooLarge, InvalidRequest
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """A scoring request whose shape is right; its rows are checked against a model later."""
+
+    model: str | None
+    entities: list[dict[str, Any]]
+    include_features: bool
+
+
+class RequestProblems(InvalidRequest):
+    """Several things wrong with a request body, each naming where."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        self.problems = problems
+        first = problems[0]["message"]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(first + more)
+
+
+def parse_score_request(body: Any, max_rows: int) -> ScoreRequest:
+    """Check the envelope of a ``POST /score`` body: an object with a non-empty entity list."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object with an 'entities' list")
+    unknown = sorted(set(body) - {"model", "entities", "include_features"})
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field(s) {unknown}; expected model, entities, include_features"
+        )
+    model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise InvalidRequest("'model' must be a string")
+    include = body.get("include_features", False)
+    if not isinstance(include, bool):
+        raise InvalidRequest("'include_features' must be true or false")
+    entities = body.get("entities")
+    if not isinstance(entities, list):
+        raise InvalidRequest("'entities' must be a list of objects, one per row to score")
+    if not entities:
+        raise InvalidRequest("'entities' is empty: send at least one row")
+    if len(entities) > max_rows:
+        raise BatchTooLarge(f"{len(entities)} rows is over the limit of {max_rows} per request")
+    for i, row in enumerate(entities):
+        if not isinstance(row, dict):
+            raise InvalidRequest(f"entities[{i}] must be an object of join keys and request fields")
+    return ScoreRequest(model=model, entities=entities, include_features=include)
+
+
+def _type_problem(field: InputField, value: Any) -> str | None:
+    if field.type is FieldType.STRING:
+        return None if isinstance(value, str) else "must be a string"
+    if field.type is FieldType.BOOLEAN:
+        return None if isinstance(value, bool) else "must be true or false"
+    if isinstance(value, bool):
+        return f"must be {'an integer' if field.type is FieldType.INTEGER else 'a number'}"
+    if field.type is FieldType.INTEGER:
+        if not isinstance(value, int):
+            return "must be an integer"
+        return None if _INT64[0] <= value <= _INT64[1] else "is out of the 64-bit integer range"
+    if not isinstance(value, int | float):
+        return "must be a number"
+    return None if math.isfinite(value) else "must be a finite number"
+
+
+def entity_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows Feast is asked for: join keys and request fields only, each of the right type."""
+    fields = [*schema.join_keys, *schema.request_fields]
+    join_keys = {k.name for k in schema.join_keys}
+    problems: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for i, entity in enumerate(entities):
+        row: dict[str, Any] = {}
+        for field in fields:
+            what = "join key" if field.name in join_keys else "request field"
+            if field.name not in entity or entity[field.name] is None:
+                problems.append(
+                    {
+                        "row": i,
+                        "field": field.name,
+                        "message": f"entities[{i}]: missing {what} {field.name!r}",
+                    }
+                )
+                continue
+            value = entity[field.name]
+            problem = _type_problem(field, value)
+            if problem is not None:
+                problems.append(
+                    {
+                        "row": i,
+                        "field": field.name,
+                        "message": f"entities[{i}]: {what} {field.name!r} {problem}",
+                    }
+                )
+                continue
+            row[field.name] = float(value) if field.type is FieldType.NUMBER else value
+        rows.append(row)
+        if len(problems) >= 20:  # enough to fix the client; don't build a huge error body
+            break
+    if problems:
+        raise RequestProblems(problems)
+    return rows

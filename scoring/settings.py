@@ -1,0 +1,58 @@
+"""All service settings, read once from the environment (prefix ``SCORER_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the scoring service and its jobs; build one and pass it in."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORER_", extra="ignore")
+
+    feature_repo: Path = Path("feature_repo")
+    """The Feast repository (the folder holding ``feature_store.yaml``)."""
+
+    data_dir: Path = Path("data")
+    """Where the model registry, prediction logs and drift reports live."""
+
+    online_store: str = "127.0.0.1:6379"
+    """Feast Redis connection string of the online store (``host:port[,key=value...]``).
+
+    The demo's ``feature_store.yaml`` reads it as ``${SCORER_ONLINE_STORE}``; other repos
+    may ignore it and configure their online store however they like."""
+
+    default_model: str | None = None
+    """Model scored when a request names none; unset means the only model in the registry."""
+
+    host: str = "127.0.0.1"
+    """Address ``scorer serve`` binds to."""
+
+    port: int = Field(default=8000, ge=0, le=65535)
+    """Port ``scorer serve`` listens on."""
+
+    workers: int = Field(default=1, ge=1)
+    """Number of uvicorn worker processes."""
+
+    max_batch_rows: int = Field(default=5000, ge=1)
+    """Largest number of entity rows accepted in one scoring request (413 above)."""
+
+    online_timeout_s: float = Field(default=2.0, gt=0)
+    """Longest wait for the online store before a request answers 503."""
+
+    retry_after_s: int = Field(default=5, ge=1)
+    """``Retry-After`` sent with a 503 when the online store is unavailable."""
+
+    admin_key: SecretStr | None = None
+    """Bearer key required by admin endpoints; admin calls are refused when unset."""
+
+    admin_key_file: Path | None = None
+    """File holding the admin key (used when ``admin_key`` is unset)."""
+
+    @property
+    def models_dir(self) -> Path:
+        """Root of the model registry."""
+        return self.data_dir / "models"

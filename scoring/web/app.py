@@ -1,0 +1,65 @@
+"""The application factory ``create_app(settings)``; ``uvicorn --factory`` runs ``app_from_env``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+
+from features.online import OnlineFeatureReader
+from features.store import open_feature_store
+from scoring.registry import ModelRegistry
+from scoring.service import ScoringService, load_champions
+from scoring.settings import Settings
+from scoring.web.problems import install_problem_handlers
+from scoring.web.routes import router
+
+log = logging.getLogger(__name__)
+
+
+class State(TypedDict):
+    """What the lifespan hands every request (``request.state``)."""
+
+    settings: Settings
+    service: ScoringService
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; the lifespan opens the feature store and loads the champion models."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
+        registry = ModelRegistry(settings.models_dir)
+        models = load_champions(registry, settings.default_model)
+        if not models.champions:
+            log.warning("no model has a champion version in %s", settings.models_dir)
+        store = open_feature_store(settings.feature_repo, settings.online_store)
+        await store.initialize()
+        reader = OnlineFeatureReader(store, settings.online_timeout_s)
+        service = ScoringService(registry, reader, models)
+        log.info(
+            "serving %s",
+            ", ".join(f"{n} v{m.version}" for n, m in models.champions.items()) or "no models",
+        )
+        try:
+            yield {"settings": settings, "service": service}
+        finally:
+            await reader.close()
+
+    app = FastAPI(
+        title="scorer",
+        summary="Real-time scoring on Feast online features with LightGBM.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app, settings.retry_after_s)
+    app.include_router(router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from the environment."""
+    return create_app(Settings())

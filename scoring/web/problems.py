@@ -1,0 +1,85 @@
+"""One table from error types to HTTP status, and problem+json bodies (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+
+from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
+from scoring.errors import (
+    BatchTooLarge,
+    InvalidRequest,
+    ModelLoadError,
+    ModelNotFound,
+    ScoringError,
+    Unauthorized,
+)
+from scoring.request import RequestProblems
+from scoring.web.responses import JSONBody
+
+PROBLEM_JSON = "application/problem+json"
+
+# Most specific first: the first matching row wins.
+STATUS: list[tuple[type[Exception], int, str]] = [
+    (InvalidRequest, 422, "Invalid request"),
+    (BatchTooLarge, 413, "Batch too large"),
+    (ModelNotFound, 404, "Model not found"),
+    (Unauthorized, 401, "Unauthorized"),
+    (OnlineStoreUnavailable, 503, "Online store unavailable"),
+    (FeatureServiceNotFound, 503, "Feature service not registered"),
+    (ModelLoadError, 503, "Model unavailable"),
+    (FeatureStoreError, 503, "Feature store error"),
+    (ScoringError, 500, "Scoring error"),
+]
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONBody:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONBody(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def status_of(exc: Exception) -> tuple[int, str]:
+    """HTTP status and title for one of our errors."""
+    return next((s, t) for error_type, s, t in STATUS if isinstance(exc, error_type))
+
+
+def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
+    """Answer every error the service raises, and FastAPI's own, as problem+json."""
+
+    async def on_domain_error(_request: Request, exc: Exception) -> JSONBody:
+        status, title = status_of(exc)
+        headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
+        extra = {"errors": exc.problems} if isinstance(exc, RequestProblems) else {}
+        return problem(status, title, str(exc), headers, **extra)
+
+    async def on_http_error(_request: Request, exc: Exception) -> JSONBody:
+        assert isinstance(exc, HTTPException)
+        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), exc.headers)
+
+    async def on_validation_error(_request: Request, exc: Exception) -> JSONBody:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem(422, "Invalid request", detail, errors=errors)
+
+    app.add_exception_handler(ScoringError, on_domain_error)
+    app.add_exception_handler(FeatureStoreError, on_domain_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,129 @@
+"""HTTP endpoints: each translates HTTP to a call on the scoring service and back."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+
+from scoring.errors import InvalidRequest, ModelNotFound
+from scoring.registry import ModelRegistry
+from scoring.request import parse_score_request
+from scoring.web.deps import ServiceDep, SettingsDep
+from scoring.web.problems import problem
+from scoring.web.responses import JSONBody
+
+router = APIRouter()
+
+_SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["entities"],
+                    "properties": {
+                        "model": {"type": "string"},
+                        "entities": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "object", "additionalProperties": True},
+                        },
+                        "include_features": {"type": "boolean", "default": False},
+                    },
+                    "additionalProperties": False,
+                },
+                "example": {
+                    "model": "fraud",
+                    "entities": [{"customer_id": 1001, "merchant_id": 17, "amount": 42.5}],
+                },
+            }
+        },
+    }
+}
+
+
+@router.post("/score", openapi_extra=_SCORE_BODY, response_class=JSONBody)
+async def score(request: Request, service: ServiceDep, settings: SettingsDep) -> JSONBody:
+    """Score entity rows with online features from Feast."""
+    raw = await request.body()
+    try:
+        # orjson refuses NaN and Infinity, which JSON does not have either.
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+    parsed = parse_score_request(body, settings.max_batch_rows)
+    return JSONBody(await service.score(parsed))
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """The process is up and its event loop answers."""
+    return {"status": "live"}
+
+
+@router.get("/health/ready", response_model=None)
+async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
+    """Models are loaded and the online store answers."""
+    probe = service.probe_row()
+    if probe is None:
+        return problem(503, "Not ready", "no model is loaded", {"Retry-After": "5"})
+    if not await service.reader.ping(*probe):
+        return problem(503, "Not ready", "the online store does not answer", {"Retry-After": "5"})
+    models = {name: m.version for name, m in service.models.champions.items()}
+    return {"status": "ready", "models": models}
+
+
+def _version_summary(registry: ModelRegistry, name: str, version: int) -> dict[str, Any]:
+    manifest = registry.manifest(name, version)
+    return {
+        "version": version,
+        "created_at": manifest.created_at,
+        "feature_service": manifest.feature_service,
+        "metrics": manifest.metrics,
+        "training_window": manifest.training_window.model_dump(),
+    }
+
+
+def _model_summary(service: ServiceDep, name: str) -> dict[str, Any]:
+    registry = service.registry
+    versions = registry.versions(name)
+    if not versions:
+        raise ModelNotFound(f"no model named {name!r} is registered")
+    served = service.models.champions.get(name)
+    aliases = registry.aliases(name)
+    champion = aliases.champion
+    manifest = registry.manifest(name, champion if champion is not None else versions[-1])
+    return {
+        "name": name,
+        "aliases": asdict(aliases),
+        "served_version": served.version if served else None,
+        "default": service.models.default == name,
+        "feature_service": manifest.feature_service,
+        "versions": [_version_summary(registry, name, v) for v in versions],
+    }
+
+
+@router.get("/models")
+async def list_models(service: ServiceDep) -> dict[str, Any]:
+    """Every registered model with its versions and aliases."""
+    return {"models": [_model_summary(service, name) for name in service.registry.models()]}
+
+
+@router.get("/models/{name}")
+async def get_model(name: str, service: ServiceDep) -> dict[str, Any]:
+    """One model: versions, aliases, and the inputs and post-processing of the served version."""
+    summary = _model_summary(service, name)
+    served = service.models.champions.get(name)
+    if served is not None:
+        manifest = served.manifest
+        summary["inputs"] = {
+            "join_keys": manifest.feast_schema["join_keys"],
+            "request_fields": manifest.feast_schema["request_fields"],
+            "features": manifest.feast_schema["features"],
+        }
+        summary["postprocess"] = manifest.postprocess.model_dump()
+    return summary
