@@ -78,7 +78,7 @@ class OnlineFeatureReader:
         client = getattr(self._online_store, "_client_async", None)
         if client is not None:
             await client.aclose()
-            self._online_store._client_async = None
+            setattr(self._online_store, "_client_async", None)  # noqa: B010
 
     async def ping(self, feature_service: str, probe_row: Mapping[str, Any]) -> bool:
         """True when a read of one made-up entity succeeds: the store is reachable."""

@@ -155,7 +155,9 @@ def service_schema(store: FeatureStore, name: str) -> ServiceSchema:
                         _input_type(field.name, field.dtype.to_value_type(), "request field"),
                     )
         for feature in projection.features:
-            full_name = f"{projection.name_to_use()}__{feature.name}"
+            # name_to_use() adds the alias and version tag exactly as Feast names the column.
+            view_name = projection.name_to_use()  # type: ignore[no-untyped-call]
+            full_name = f"{view_name}__{feature.name}"
             value_type = feature.dtype.to_value_type()
             kind = _KINDS.get(value_type)
             if kind is None:

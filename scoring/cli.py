@@ -10,12 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from features.errors import FeatureStoreError
+from scoring.errors import ScoringError
 from scoring.settings import Settings
 
 app = typer.Typer(
     help="Real-time scoring on Feast online features with LightGBM.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
 
@@ -179,3 +182,12 @@ def demo(
     finally:
         if result.redis is not None:
             result.redis.stop()
+
+
+def main() -> None:
+    """Console-script entry point: our errors end in one clear line, not a traceback."""
+    try:
+        app()
+    except (ScoringError, FeatureStoreError, FileNotFoundError, RuntimeError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise SystemExit(1) from None

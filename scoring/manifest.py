@@ -60,7 +60,7 @@ class ModelManifest(BaseModel):
     """LightGBM parameters and the number of boosting rounds kept."""
 
     @property
-    def schema(self) -> ServiceSchema:
+    def feature_schema(self) -> ServiceSchema:
         """The feature service schema the model was trained on."""
         return ServiceSchema.from_dict(self.feast_schema)
 

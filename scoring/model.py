@@ -64,7 +64,7 @@ def load_model(registry: ModelRegistry, name: str, version: int) -> ScoringModel
         booster = lgb.Booster(model_file=str(model_path))
     except lgb.basic.LightGBMError as exc:
         raise ModelLoadError(f"model {name} v{version}: {model_path} is corrupt: {exc}") from exc
-    schema = manifest.schema
+    schema = manifest.feature_schema
     if booster.num_feature() != len(schema.features):
         raise ModelLoadError(
             f"model {name} v{version}: {model_path} takes {booster.num_feature()} features "

@@ -126,14 +126,21 @@ def train_model(
         for s in schema.features
         if s.kind is FeatureKind.CATEGORICAL
     }
-    matrix, _ = encode_matrix(schema.features, frame, levels, n)
+    matrix, _ = encode_matrix(
+        schema.features, {c: frame[c] for c in schema.feature_names}, levels, n
+    )
     categorical = [j for j, s in enumerate(schema.features) if s.kind is FeatureKind.CATEGORICAL]
 
     say(f"training LightGBM on {n_train:,} rows, {len(schema.features)} features")
     all_params = {**DEFAULT_PARAMS, **(params or {})}
     fit_rows = n_train - n_valid
-    dataset_args = {"feature_name": schema.feature_names, "categorical_feature": categorical}
-    dtrain = lgb.Dataset(matrix[:fit_rows], y_train[:fit_rows], free_raw_data=False, **dataset_args)
+    dtrain = lgb.Dataset(
+        matrix[:fit_rows],
+        y_train[:fit_rows],
+        feature_name=schema.feature_names,
+        categorical_feature=categorical,
+        free_raw_data=False,
+    )
     dvalid = lgb.Dataset(matrix[fit_rows:n_train], y_train[fit_rows:], reference=dtrain)
     booster = lgb.train(
         all_params,

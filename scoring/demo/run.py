@@ -49,16 +49,12 @@ def ensure_online_store(settings: Settings, say: Say) -> LocalRedisServer | None
 
 def example_request(transactions: pd.DataFrame) -> dict[str, object]:
     """A ready-to-send ``/score`` body built from real demo entities."""
-    rows = transactions.tail(2)
+    rows = transactions.tail(2)[["customer_id", "merchant_id", "amount"]]
     return {
         "model": DEMO_MODEL,
         "entities": [
-            {
-                "customer_id": int(r.customer_id),
-                "merchant_id": int(r.merchant_id),
-                "amount": round(float(r.amount), 2),
-            }
-            for r in rows.itertuples()
+            {"customer_id": int(c), "merchant_id": int(m), "amount": round(float(a), 2)}
+            for c, m, a in rows.itertuples(index=False)
         ],
         "include_features": False,
     }

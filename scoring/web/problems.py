@@ -60,7 +60,8 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, HTTPException)
-        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, RequestValidationError)

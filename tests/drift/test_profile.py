@@ -1,0 +1,38 @@
+"""Reference profiles: quantile bins with open ends, a missing count, categorical counts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drift.profile import build_profile, categorical_profile, numeric_profile
+
+
+def test_numeric_deciles_hold_a_tenth_each() -> None:
+    values = np.arange(1000, dtype=float)
+    profile = numeric_profile(np.r_[values, [np.nan] * 7])
+    assert len(profile.edges) == 9
+    assert profile.counts == [100] * 10
+    assert profile.missing == 7
+
+
+def test_numeric_constant_column_collapses_bins() -> None:
+    profile = numeric_profile([5.0] * 10)
+    assert profile.edges == [5.0]
+    assert profile.counts == [0, 10]
+
+
+def test_categorical() -> None:
+    profile = categorical_profile(["b", "a", None, "b", float("nan")])
+    assert profile.counts == {"a": 1, "b": 2}
+    assert profile.missing == 2
+
+
+def test_build_profile_is_json_ready() -> None:
+    profile = build_profile(
+        {"x": np.array([1.0, 2.0, np.nan])}, {"c": ["u", "v", None]}, [0.1, 0.9, 0.5], ["x", "c"]
+    )
+    data = profile.to_dict()
+    assert data["rows"] == 3
+    assert list(data["features"]) == ["x", "c"]
+    assert data["features"]["c"]["kind"] == "categorical"
+    assert data["score"]["missing"] == 0
