@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +33,10 @@ RepoOption = Annotated[
 
 def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _exit_quietly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _say(message: str) -> None:
@@ -160,6 +165,9 @@ def demo(
     port: Annotated[
         int | None, typer.Option(help="Port to serve on (default SCORER_PORT).")
     ] = None,
+    customers: Annotated[int, typer.Option(help="Customers in the generated data.")] = 20_000,
+    merchants: Annotated[int, typer.Option(help="Merchants in the generated data.")] = 2_000,
+    transactions: Annotated[int, typer.Option(help="Labelled transactions generated.")] = 200_000,
 ) -> None:
     """Generate data, feast apply, materialize, train and promote fraud v1, then serve."""
     import uvicorn
@@ -169,12 +177,16 @@ def demo(
     from scoring.web.app import create_app
 
     settings = _settings(port=port)
-    result = run_demo(settings, DemoDataConfig(), _say, regenerate=regenerate)
+    config = DemoDataConfig(customers=customers, merchants=merchants, transactions=transactions)
+    result = run_demo(settings, config, _say, regenerate=regenerate)
     try:
         command = curl_command(result.example_request, settings.host, settings.port)
         console.print("\n[bold green]Ready.[/] Score two transactions with:\n")
         typer.echo(command + "\n")
         if serve_after:
+            # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit
+            # through Python so the finally below still stops the Redis the demo started.
+            signal.signal(signal.SIGTERM, _exit_quietly)
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
             uvicorn.run(
                 create_app(settings), host=settings.host, port=settings.port, access_log=False
