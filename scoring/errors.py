@@ -28,4 +28,8 @@ class TrainingError(ScoringError):
 
 
 class Unauthorized(ScoringError):
-    """An admin call came without a valid key, or no admin key is configured."""
+    """An admin call came without a valid key."""
+
+
+class Forbidden(ScoringError):
+    """Admin calls are refused because no admin key is configured."""

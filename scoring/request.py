@@ -112,3 +112,26 @@ def entity_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list[d
     if problems:
         raise RequestProblems(problems)
     return rows
+
+
+def parse_feedback(body: Any, max_rows: int) -> list[tuple[str, Any]]:
+    """``{"request_id", "label"}`` or a list of them, as ``(request_id, label)`` pairs."""
+    items = body if isinstance(body, list) else [body]
+    if not items:
+        raise InvalidRequest("the feedback list is empty")
+    if len(items) > max_rows:
+        raise BatchTooLarge(f"{len(items)} labels is over the limit of {max_rows} per request")
+    pairs: list[tuple[str, Any]] = []
+    for i, item in enumerate(items):
+        where = f"feedback[{i}]" if isinstance(body, list) else "feedback"
+        if not isinstance(item, dict) or set(item) != {"request_id", "label"}:
+            raise InvalidRequest(f"{where} must be an object with exactly request_id and label")
+        request_id, label = item["request_id"], item["label"]
+        if not isinstance(request_id, str) or not 0 < len(request_id) <= 128:
+            raise InvalidRequest(f"{where}: request_id must be a string of 1 to 128 characters")
+        if isinstance(label, float) and not math.isfinite(label):
+            raise InvalidRequest(f"{where}: label must be finite")
+        if not isinstance(label, str | int | float | bool):
+            raise InvalidRequest(f"{where}: label must be a string, number or boolean")
+        pairs.append((request_id, label))
+    return pairs

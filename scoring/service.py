@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from features.online import OnlineFeatureReader
 from features.schema import FieldType
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
+from scoring.prediction_log import FeedbackLog, PredictionLog, ScoredBatch
 from scoring.registry import ModelRegistry
 from scoring.request import ScoreRequest, entity_rows
 
@@ -30,11 +34,18 @@ class ScoringService:
     """Scores entity rows with the right model, knowing nothing of HTTP."""
 
     def __init__(
-        self, registry: ModelRegistry, reader: OnlineFeatureReader, models: LoadedModels
+        self,
+        registry: ModelRegistry,
+        reader: OnlineFeatureReader,
+        models: LoadedModels,
+        prediction_log: PredictionLog | None = None,
+        feedback_log: FeedbackLog | None = None,
     ) -> None:
         self.registry = registry
         self.reader = reader
         self.models = models
+        self.prediction_log = prediction_log
+        self.feedback_log = feedback_log
 
     def route(self, name: str | None) -> tuple[ScoringModel, str]:
         """The model version that answers a request for ``name``, and the route taken."""
@@ -53,7 +64,8 @@ class ScoringService:
 
     async def score(self, request: ScoreRequest) -> dict[str, Any]:
         """Answer one ``/score`` request as the JSON-ready response body."""
-        model, _route = self.route(request.model)
+        started = time.perf_counter()
+        model, route = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
         columns = await self.reader.read(model.schema.feature_service, rows)
         n = len(rows)
@@ -64,23 +76,46 @@ class ScoringService:
             scores = await asyncio.to_thread(model.predict, matrix)
         names = model.schema.feature_names
         post = model.manifest.postprocess
+        labels = [post.label(float(score)) for score in scores]
         predictions: list[dict[str, Any]] = []
         for i in range(n):
-            score = float(scores[i])
             prediction: dict[str, Any] = {
-                "score": score,
-                "label": post.label(score),
+                "score": float(scores[i]),
+                "label": labels[i],
                 "missing": [names[j] for j in missing[i].nonzero()[0]],
             }
             if request.include_features:
                 prediction["features"] = {name: columns[name][i] for name in names}
             predictions.append(prediction)
+        request_id = uuid.uuid4().hex
+        if self.prediction_log is not None:
+            self.prediction_log.append(
+                ScoredBatch(
+                    model=model,
+                    route=route,
+                    request_id=request_id,
+                    logged_at=datetime.now(UTC),
+                    rows=rows,
+                    features={name: columns[name] for name in names},
+                    scores=scores,
+                    labels=labels,
+                    missing_count=missing.sum(axis=1),
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
         return {
-            "request_id": uuid.uuid4().hex,
+            "request_id": request_id,
             "model": model.name,
             "version": model.version,
             "predictions": predictions,
         }
+
+    def feedback(self, items: Sequence[tuple[str, Any]]) -> int:
+        """Record realized labels for earlier requests; returns how many were accepted."""
+        if self.feedback_log is None:
+            raise ModelNotFound("feedback is not recorded: the prediction log is disabled")
+        self.feedback_log.append(items, datetime.now(UTC))
+        return len(items)
 
     def probe_row(self) -> tuple[str, dict[str, Any]] | None:
         """A made-up row for the default model, used to check that the online store answers."""
@@ -98,14 +133,23 @@ class ScoringService:
         return schema.feature_service, row
 
 
-def load_champions(registry: ModelRegistry, default: str | None) -> LoadedModels:
-    """Load the champion of every registered model; fail loudly on a broken one."""
+def load_champions(
+    registry: ModelRegistry, default: str | None, previous: LoadedModels | None = None
+) -> LoadedModels:
+    """Load the champion of every registered model; fail loudly on a broken one.
+
+    Versions already loaded in ``previous`` are reused rather than read again.
+    """
     champions: dict[str, ScoringModel] = {}
     for name in registry.models():
         aliases = registry.aliases(name)
         if aliases.champion is None:
             continue
-        champions[name] = load_model(registry, name, aliases.champion)
+        loaded = previous.champions.get(name) if previous else None
+        if loaded is not None and loaded.version == aliases.champion:
+            champions[name] = loaded
+        else:
+            champions[name] = load_model(registry, name, aliases.champion)
     if default is not None and default not in champions:
         raise ModelNotFound(f"default model {default!r} has no champion version in the registry")
     if default is None and len(champions) == 1:

@@ -46,11 +46,34 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=5, ge=1)
     """``Retry-After`` sent with a 503 when the online store is unavailable."""
 
+    log_enabled: bool = True
+    """Write every scored row to the prediction log."""
+
+    log_flush_rows: int = Field(default=10_000, ge=1)
+    """The log writer flushes once this many rows are buffered..."""
+
+    log_flush_interval_s: float = Field(default=1.0, gt=0)
+    """...or this long after the last flush, whichever comes first."""
+
+    log_max_buffer_rows: int = Field(default=500_000, ge=1)
+    """Rows held in memory at most (when the disk fails); further rows are dropped and counted."""
+
+    reload_interval_s: float = Field(default=2.0, gt=0)
+    """How often a running service checks the registry's aliases for a promotion."""
+
     admin_key: SecretStr | None = None
     """Bearer key required by admin endpoints; admin calls are refused when unset."""
 
     admin_key_file: Path | None = None
     """File holding the admin key (used when ``admin_key`` is unset)."""
+
+    def resolved_admin_key(self) -> str | None:
+        """The admin key from ``admin_key`` or, failing that, ``admin_key_file``."""
+        if self.admin_key is not None:
+            return self.admin_key.get_secret_value() or None
+        if self.admin_key_file is not None:
+            return self.admin_key_file.read_text().strip() or None
+        return None
 
     @property
     def models_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,10 @@ def settings(demo_repo: DemoRepo, data_dir: Path, trained: TrainingResult) -> Se
         max_batch_rows=500,
         online_timeout_s=2.0,
     )
+
+
+@pytest.fixture
+def own_settings(settings: Settings, tmp_path: Path) -> Settings:
+    """Like ``settings`` but with a private copy of the registry and its own logs."""
+    shutil.copytree(settings.data_dir / "models", tmp_path / "models")
+    return settings.model_copy(update={"data_dir": tmp_path, "reload_interval_s": 0.1})

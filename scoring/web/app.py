@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,9 @@ from fastapi import FastAPI
 
 from features.online import OnlineFeatureReader
 from features.store import open_feature_store
+from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
+from scoring.reload import ModelWatcher
 from scoring.service import ScoringService, load_champions
 from scoring.settings import Settings
 from scoring.web.problems import install_problem_handlers
@@ -25,6 +28,8 @@ class State(TypedDict):
 
     settings: Settings
     service: ScoringService
+    watcher: ModelWatcher
+    admin_key: str | None
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -39,14 +44,33 @@ def create_app(settings: Settings) -> FastAPI:
         store = open_feature_store(settings.feature_repo, settings.online_store)
         await store.initialize()
         reader = OnlineFeatureReader(store, settings.online_timeout_s)
-        service = ScoringService(registry, reader, models)
+        prediction_log = PredictionLog(settings) if settings.log_enabled else None
+        feedback_log = FeedbackLog(settings) if settings.log_enabled else None
+        for started in (prediction_log, feedback_log):
+            if started is not None:
+                started.start()
+        service = ScoringService(registry, reader, models, prediction_log, feedback_log)
+        watcher = ModelWatcher(service, settings.default_model, settings.reload_interval_s)
+        watcher.start()
         log.info(
             "serving %s",
             ", ".join(f"{n} v{m.version}" for n, m in models.champions.items()) or "no models",
         )
         try:
-            yield {"settings": settings, "service": service}
+            yield {
+                "settings": settings,
+                "service": service,
+                "watcher": watcher,
+                "admin_key": settings.resolved_admin_key(),
+            }
         finally:
+            # Reverse order of opening. uvicorn has finished in-flight requests by now, so
+            # closing the logs writes every row that was answered.
+            await watcher.stop()
+            for stopping in (feedback_log, prediction_log):
+                if stopping is not None:
+                    counters = await asyncio.to_thread(stopping.close)
+                    log.info("%s closed: %s", stopping.writer.root, counters)
             await reader.close()
 
     app = FastAPI(

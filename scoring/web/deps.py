@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from scoring.errors import Forbidden, Unauthorized
+from scoring.reload import ModelWatcher
 from scoring.service import ScoringService
 from scoring.settings import Settings
 
@@ -20,5 +23,21 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _watcher(request: Request) -> ModelWatcher:
+    watcher: ModelWatcher = request.state.watcher
+    return watcher
+
+
+def _admin(request: Request) -> None:
+    key: str | None = request.state.admin_key
+    if key is None:
+        raise Forbidden("admin calls are disabled: set SCORER_ADMIN_KEY or SCORER_ADMIN_KEY_FILE")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), key.encode()):
+        raise Unauthorized("send the admin key as 'Authorization: Bearer <key>'")
+
+
 ServiceDep = Annotated[ScoringService, Depends(_service)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+WatcherDep = Annotated[ModelWatcher, Depends(_watcher)]
+AdminDep = Annotated[None, Depends(_admin)]

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
 from scoring.errors import (
     BatchTooLarge,
+    Forbidden,
     InvalidRequest,
     ModelLoadError,
     ModelNotFound,
@@ -28,6 +29,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (BatchTooLarge, 413, "Batch too large"),
     (ModelNotFound, 404, "Model not found"),
     (Unauthorized, 401, "Unauthorized"),
+    (Forbidden, 403, "Forbidden"),
     (OnlineStoreUnavailable, 503, "Online store unavailable"),
     (FeatureServiceNotFound, 503, "Feature service not registered"),
     (ModelLoadError, 503, "Model unavailable"),
@@ -55,6 +57,8 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
     async def on_domain_error(_request: Request, exc: Exception) -> JSONBody:
         status, title = status_of(exc)
         headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
         extra = {"errors": exc.problems} if isinstance(exc, RequestProblems) else {}
         return problem(status, title, str(exc), headers, **extra)
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
 
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.registry import ModelRegistry
-from scoring.request import parse_score_request
-from scoring.web.deps import ServiceDep, SettingsDep
+from scoring.request import parse_feedback, parse_score_request
+from scoring.telemetry import ServiceCollector
+from scoring.web.deps import AdminDep, ServiceDep, SettingsDep, WatcherDep
 from scoring.web.problems import problem
 from scoring.web.responses import JSONBody
 
@@ -46,16 +49,18 @@ _SCORE_BODY = {
 }
 
 
+async def _json_body(request: Request) -> Any:
+    try:
+        # orjson refuses NaN and Infinity, which JSON does not have either.
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+
+
 @router.post("/score", openapi_extra=_SCORE_BODY, response_class=JSONBody)
 async def score(request: Request, service: ServiceDep, settings: SettingsDep) -> JSONBody:
     """Score entity rows with online features from Feast."""
-    raw = await request.body()
-    try:
-        # orjson refuses NaN and Infinity, which JSON does not have either.
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-    parsed = parse_score_request(body, settings.max_batch_rows)
+    parsed = parse_score_request(await _json_body(request), settings.max_batch_rows)
     return JSONBody(await service.score(parsed))
 
 
@@ -127,3 +132,45 @@ async def get_model(name: str, service: ServiceDep) -> dict[str, Any]:
         }
         summary["postprocess"] = manifest.postprocess.model_dump()
     return summary
+
+
+@router.post("/feedback", status_code=202)
+async def feedback(request: Request, service: ServiceDep, settings: SettingsDep) -> JSONBody:
+    """Record realized labels of earlier requests: one ``{request_id, label}`` or a list."""
+    items = parse_feedback(await _json_body(request), settings.max_batch_rows)
+    return JSONBody({"accepted": service.feedback(items)}, status_code=202)
+
+
+class Promotion(BaseModel):
+    """Body of ``POST /models/{name}/promote``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(description="Version to point the alias at; null clears it.")
+    alias: Literal["champion", "canary", "shadow"] = "champion"
+    weight: float = Field(default=0.0, ge=0.0, le=1.0, description="Canary traffic share.")
+
+
+@router.post("/models/{name}/promote")
+async def promote(
+    name: str, body: Promotion, _admin: AdminDep, service: ServiceDep, watcher: WatcherDep
+) -> dict[str, Any]:
+    """Point an alias at a version (admin). Every worker follows within its reload interval."""
+    if not service.registry.versions(name):
+        raise ModelNotFound(f"no model named {name!r} is registered")
+    if body.alias == "champion" and body.version is None:
+        raise InvalidRequest("the champion alias cannot be cleared, only moved")
+    try:
+        aliases = service.registry.set_alias(name, body.alias, body.version, body.weight)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    await watcher.reload_if_changed()
+    return {"name": name, "aliases": asdict(aliases)}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(service: ServiceDep) -> Response:
+    """Prometheus text format."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServiceCollector(service))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,209 @@
+"""An append-only Parquet dataset fed from memory: the request path appends, a thread writes.
+
+Files are written under a temporary dot-name, fsynced and renamed, so a reader (pyarrow,
+DuckDB and Spark all skip dot-files) sees a file whole or not at all, even after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+Columns = dict[str, Sequence[Any] | npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    """Rows waiting to be written; ``build`` makes their columns, off the request path."""
+
+    partition: tuple[str, ...]
+    schema: pa.Schema
+    rows: int
+    build: Callable[[], Columns]
+
+
+@dataclass(frozen=True)
+class LogCounters:
+    """What a log writer has done since it started."""
+
+    rows_appended: int
+    rows_written: int
+    rows_dropped: int
+    rows_buffered: int
+    files_written: int
+    write_errors: int
+
+
+class ParquetLogWriter:
+    """Buffers row batches in memory and writes them as Parquet files from its own thread."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        flush_rows: int,
+        flush_interval_s: float,
+        max_buffer_rows: int,
+        name: str,
+    ) -> None:
+        self.root = root
+        self._flush_rows = flush_rows
+        self._interval = flush_interval_s
+        self._max_buffer_rows = max_buffer_rows
+        self._name = name
+        # Each process writes its own files: host and pid in the name, then a counter.
+        self._prefix = f"part-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._buffer: list[PendingBatch] = []
+        self._buffered = 0
+        self._appended = self._written = self._dropped = self._files = self._errors = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread = threading.Thread(target=self._run, name=f"{self._name}-writer", daemon=True)
+        self._thread.start()
+
+    def append(self, batch: PendingBatch) -> bool:
+        """Queue rows for writing; False (and counted) when the buffer is full."""
+        with self._lock:
+            self._appended += batch.rows
+            if self._buffered + batch.rows > self._max_buffer_rows or self._stopping:
+                self._dropped += batch.rows
+                return False
+            self._buffer.append(batch)
+            self._buffered += batch.rows
+            full = self._buffered >= self._flush_rows
+        if full:
+            self._wake.set()
+        return True
+
+    def counters(self) -> LogCounters:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return LogCounters(
+                rows_appended=self._appended,
+                rows_written=self._written,
+                rows_dropped=self._dropped,
+                rows_buffered=self._buffered,
+                files_written=self._files,
+                write_errors=self._errors,
+            )
+
+    def flush(self) -> None:
+        """Write everything buffered now, on the caller's thread (tests and shutdown)."""
+        self._write_pending()
+
+    def close(self, timeout_s: float = 30.0) -> LogCounters:
+        """Write everything acknowledged so far, stop the thread, and report."""
+        with self._lock:
+            self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._write_pending()  # whatever the thread could not write in its last round
+        with self._lock:
+            if self._buffered:
+                log.error(
+                    "%s: %d rows could not be written and are lost", self._name, self._buffered
+                )
+                self._dropped += self._buffered
+                self._buffer, self._buffered = [], 0
+        return self.counters()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            with self._lock:
+                stopping = self._stopping
+            ok = self._write_pending()
+            if stopping:
+                return
+            if not ok:
+                time.sleep(min(self._interval, 1.0))  # the disk is failing: don't spin on it
+
+    def _write_pending(self) -> bool:
+        with self._lock:
+            pending, self._buffer = self._buffer, []
+        if not pending:
+            return True
+        groups: dict[tuple[tuple[str, ...], pa.Schema], list[PendingBatch]] = defaultdict(list)
+        for batch in pending:
+            groups[(batch.partition, batch.schema)].append(batch)
+        failed: list[PendingBatch] = []
+        for (partition, schema), batches in groups.items():
+            try:
+                table = self._table(schema, batches)
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                # A batch Arrow cannot take is a bug upstream; keeping it would block the rest.
+                log.error("%s: dropping %d rows that do not fit the schema: %s",
+                          self._name, sum(b.rows for b in batches), exc)  # fmt: skip
+                with self._lock:
+                    self._buffered -= sum(b.rows for b in batches)
+                    self._dropped += sum(b.rows for b in batches)
+                continue
+            try:
+                self._write_file(partition, table)
+            except OSError as exc:
+                log.error(
+                    "%s: cannot write %d rows, will retry: %s", self._name, table.num_rows, exc
+                )
+                with self._lock:
+                    self._errors += 1
+                failed.extend(batches)
+                continue
+            with self._lock:
+                self._written += table.num_rows
+                self._buffered -= table.num_rows
+                self._files += 1
+        if failed:
+            with self._lock:
+                # Failed rows go back in front, in order; they still count against the bound,
+                # so a dead disk makes new rows drop (counted) instead of memory growing.
+                self._buffer = failed + self._buffer
+        return not failed
+
+    def _table(self, schema: pa.Schema, batches: list[PendingBatch]) -> pa.Table:
+        tables = []
+        for batch in batches:
+            columns = batch.build()
+            arrays = [
+                pa.array(columns[field.name], type=field.type, from_pandas=True) for field in schema
+            ]
+            tables.append(pa.Table.from_arrays(arrays, schema=schema))
+        return pa.concat_tables(tables)
+
+    def _write_file(self, partition: tuple[str, ...], table: pa.Table) -> None:
+        folder = self.root.joinpath(*partition)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._seq += 1
+            name = f"{self._prefix}-{self._seq:06d}.parquet"
+        tmp = folder / f".{name}.tmp"
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            with open(tmp, "rb") as file:
+                os.fsync(file.fileno())
+            os.replace(tmp, folder / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise

@@ -1,0 +1,51 @@
+"""Prometheus metrics of one service process, collected on scrape from the live objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from scoring.service import ScoringService
+
+
+class ServiceCollector(Collector):
+    """Served model versions and prediction/feedback log counters."""
+
+    def __init__(self, service: ScoringService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the current values."""
+        served = GaugeMetricFamily(
+            "scorer_model_served_version", "Champion version being served", labels=["model"]
+        )
+        for name, model in self._service.models.champions.items():
+            served.add_metric([name], model.version)
+        yield served
+        logs = [
+            ("predictions", self._service.prediction_log),
+            ("labels", self._service.feedback_log),
+        ]
+        rows = CounterMetricFamily(
+            "scorer_log_rows", "Rows by log and outcome", labels=["log", "outcome"]
+        )
+        buffered = GaugeMetricFamily(
+            "scorer_log_rows_buffered", "Rows not yet written", labels=["log"]
+        )
+        errors = CounterMetricFamily(
+            "scorer_log_write_errors", "Failed file writes", labels=["log"]
+        )
+        for name, log in logs:
+            if log is None:
+                continue
+            c = log.writer.counters()
+            rows.add_metric([name, "appended"], c.rows_appended)
+            rows.add_metric([name, "written"], c.rows_written)
+            rows.add_metric([name, "dropped"], c.rows_dropped)
+            buffered.add_metric([name], c.rows_buffered)
+            errors.add_metric([name], c.write_errors)
+        yield rows
+        yield buffered
+        yield errors

@@ -1,0 +1,110 @@
+"""The Parquet log writer: whole files only, flush by size and age, bounded when the disk fails."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from scoring.parquet_log import ParquetLogWriter, PendingBatch
+
+SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
+
+
+def batch(start: int, n: int, part: str = "date=2026-01-01") -> PendingBatch:
+    return PendingBatch(
+        (part,), SCHEMA, n, lambda: {"i": list(range(start, start + n)), "x": [0.5] * n}
+    )
+
+
+def rows_on_disk(root: Path) -> list[int]:
+    if not root.is_dir() or not list(root.rglob("*.parquet")):
+        return []
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    return sorted(table.column("i").to_pylist())
+
+
+def writer(root: Path, **kwargs: float) -> ParquetLogWriter:
+    options = {"flush_rows": 1000, "flush_interval_s": 60.0, "max_buffer_rows": 10_000} | kwargs
+    return ParquetLogWriter(root, name="test", **options)  # type: ignore[arg-type]
+
+
+def wait_until(predicate: object, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def test_close_writes_every_acknowledged_row(tmp_path: Path) -> None:
+    log = writer(tmp_path)
+    log.start()
+    for k in range(10):
+        assert log.append(batch(k * 7, 7, part=f"date=2026-01-0{1 + k % 2}"))
+    counters = log.close()
+    assert rows_on_disk(tmp_path) == list(range(70))
+    assert (counters.rows_written, counters.rows_dropped, counters.rows_buffered) == (70, 0, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["date=2026-01-01", "date=2026-01-02"]
+    assert not list(tmp_path.rglob(".*")), "no temporary file is left behind"
+
+
+def test_flushes_by_size_and_by_age(tmp_path: Path) -> None:
+    by_size = writer(tmp_path / "size", flush_rows=10)
+    by_size.start()
+    by_size.append(batch(0, 12))
+    wait_until(lambda: rows_on_disk(tmp_path / "size") == list(range(12)))
+    by_size.close()
+
+    by_age = writer(tmp_path / "age", flush_interval_s=0.05)
+    by_age.start()
+    by_age.append(batch(0, 3))
+    wait_until(lambda: rows_on_disk(tmp_path / "age") == [0, 1, 2])
+    by_age.close()
+
+
+def test_failing_disk_keeps_answering_bounded_and_counts_drops(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    root.write_text("a file where the log folder should be: every write fails")
+    log = writer(root, flush_interval_s=0.02, max_buffer_rows=100)
+    log.start()
+    accepted = sum(log.append(batch(i * 10, 10)) for i in range(30))
+    wait_until(lambda: log.counters().write_errors >= 2)
+    counters = log.counters()
+    assert accepted == 10, "the buffer holds at most 100 rows"
+    assert counters.rows_dropped == 200
+    assert counters.rows_buffered == 100
+
+    root.unlink()  # the disk comes back
+    wait_until(lambda: log.counters().rows_written == 100)
+    assert rows_on_disk(root) == list(range(100))
+    assert log.close().rows_dropped == 200
+
+
+def test_rows_that_do_not_fit_the_schema_are_dropped_not_blocking(tmp_path: Path) -> None:
+    log = writer(tmp_path)
+    bad = PendingBatch(("date=2026-01-01",), SCHEMA, 1, lambda: {"i": ["x"], "x": [1.0]})
+    log.append(bad)
+    log.append(batch(0, 2, part="date=2026-01-02"))
+    counters = log.close()
+    assert rows_on_disk(tmp_path) == [0, 1]
+    assert counters.rows_dropped == 1
+
+
+@pytest.mark.parametrize("files", [1, 3])
+def test_files_are_readable_alone(tmp_path: Path, files: int) -> None:
+    log = writer(tmp_path)
+    for k in range(files):
+        log.append(batch(k * 5, 5))
+        log.flush()
+    log.close()
+    paths = sorted(tmp_path.rglob("*.parquet"))
+    assert len(paths) == files
+    assert sum(pq.read_table(p).num_rows for p in paths) == 5 * files
+    shutil.rmtree(tmp_path)
