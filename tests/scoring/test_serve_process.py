@@ -1,0 +1,109 @@
+"""The service as a real multi-worker process: shutdown, crash and promotion under load."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from pydantic import SecretStr
+
+from scoring.registry import ModelRegistry
+from scoring.settings import Settings
+from tests.utils.repo import DemoRepo
+from tests.utils.server import Load, ServerProcess
+
+
+def sample_entities(demo_repo: DemoRepo, n: int = 500) -> list[dict[str, Any]]:
+    tx = demo_repo.data.transactions.sample(n, random_state=5)
+    return [
+        {"customer_id": int(c), "merchant_id": int(m), "amount": float(a)}
+        for c, m, a in tx[["customer_id", "merchant_id", "amount"]].itertuples(index=False)
+    ]
+
+
+def logged_rows(data_dir: Path) -> int:
+    root = data_dir / "logs" / "predictions"
+    if not list(root.rglob("*.parquet")):
+        return 0
+    return int(ds.dataset(root, format="parquet", partitioning="hive").count_rows())
+
+
+def wait_for_answers(load: Load, at_least: int, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while load.answered() < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert load.answered() >= at_least, load.statuses
+
+
+def test_sigterm_under_load_loses_no_answered_row(
+    own_settings: Settings, demo_repo: DemoRepo
+) -> None:
+    # A long flush interval: whatever is on disk at the end was written by the shutdown.
+    server = ServerProcess(own_settings, extra_env={"SCORER_LOG_FLUSH_INTERVAL_S": "30"}).start()
+    load = Load(server.url, sample_entities(demo_repo)).start()
+    try:
+        wait_for_answers(load, 300)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.wait() == 0
+    finally:
+        load.stop()
+        server.stop()
+    assert load.answered() >= 300
+    assert logged_rows(own_settings.data_dir) == load.answered(), load.statuses
+
+
+def test_sigkill_leaves_only_readable_files(own_settings: Settings, demo_repo: DemoRepo) -> None:
+    # Flush constantly so that the kill lands in the middle of writes.
+    env = {"SCORER_LOG_FLUSH_INTERVAL_S": "0.01", "SCORER_LOG_FLUSH_ROWS": "5"}
+    server = ServerProcess(own_settings, workers=1, extra_env=env).start()
+    load = Load(server.url, sample_entities(demo_repo)).start()
+    try:
+        wait_for_answers(load, 300)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.wait()
+    finally:
+        load.stop()
+        server.stop()
+    files = sorted((own_settings.data_dir / "logs" / "predictions").rglob("*.parquet"))
+    assert files, "the log should have been written while serving"
+    for path in files:
+        assert pq.read_table(path).num_rows > 0
+    # Whatever temporary file the kill interrupted is hidden from dataset readers.
+    assert 0 < logged_rows(own_settings.data_dir) <= load.answered()
+
+
+def test_promotion_under_load_fails_no_request(own_settings: Settings, demo_repo: DemoRepo) -> None:
+    settings = own_settings.model_copy(
+        update={"admin_key": SecretStr("k"), "reload_interval_s": 0.2}
+    )
+    registry = ModelRegistry(settings.models_dir)
+    folder = registry.version_dir("fraud", 1)
+    files = {name: (folder / name).read_bytes() for name in ("model.txt", "reference.json")}
+    v2 = registry.register("fraud", files, registry.manifest("fraud", 1).model_dump()).version
+
+    server = ServerProcess(settings).start()
+    load = Load(server.url, sample_entities(demo_repo)).start()
+    try:
+        wait_for_answers(load, 200)
+        response = httpx.post(
+            f"{server.url}/models/fraud/promote",
+            json={"version": v2},
+            headers={"Authorization": "Bearer k"},
+        )
+        assert response.status_code == 200, response.text
+        # Every worker follows within its reload interval.
+        before = load.answered()
+        wait_for_answers(load, before + 400)
+    finally:
+        load.stop()
+        server.stop()
+    assert set(load.statuses) == {200}, load.statuses
+    assert load.versions[0] == 1
+    assert load.versions[-50:] == [v2] * 50

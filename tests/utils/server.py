@@ -1,0 +1,124 @@
+"""Running `scorer serve` as a real process, and loading it from client threads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+from scoring.demo.redis_server import free_port
+from scoring.settings import Settings
+
+
+@dataclass
+class ServerProcess:
+    """A `scorer serve` child process configured from ``settings``."""
+
+    settings: Settings
+    workers: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> ServerProcess:
+        s = self.settings
+        env = {
+            **os.environ,
+            "SCORER_FEATURE_REPO": str(s.feature_repo),
+            "SCORER_DATA_DIR": str(s.data_dir),
+            "SCORER_ONLINE_STORE": s.online_store,
+            "SCORER_RELOAD_INTERVAL_S": str(s.reload_interval_s),
+            **self.extra_env,
+        }
+        if s.admin_key is not None:
+            env["SCORER_ADMIN_KEY"] = s.admin_key.get_secret_value()
+        scorer = str(Path(sys.executable).with_name("scorer"))
+        with open(s.data_dir / "serve.log", "wb") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [scorer, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+                env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"scorer serve exited: {(s.data_dir / 'serve.log').read_text()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("scorer serve did not become ready")
+
+    def wait(self, timeout_s: float = 60) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout_s)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass
+class Load:
+    """Client threads posting single-entity /score requests until stopped or bounded."""
+
+    url: str
+    entities: list[dict[str, Any]]
+    threads: int = 4
+    max_requests_per_thread: int = 3000
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    versions: list[int] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _workers: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _run(self, offset: int) -> None:
+        with httpx.Client(timeout=10) as client:
+            for i in range(self.max_requests_per_thread):
+                if self._stop.is_set():
+                    return
+                entity = self.entities[(offset + i * self.threads) % len(self.entities)]
+                try:
+                    response = client.post(f"{self.url}/score", json={"entities": [entity]})
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.statuses[type(exc).__name__] += 1
+                    if self._stop.wait(0.01):
+                        return
+                    continue
+                with self._lock:
+                    self.statuses[response.status_code] += 1
+                    if response.status_code == 200:
+                        self.versions.append(response.json()["version"])
+
+    def start(self) -> Load:
+        for k in range(self.threads):
+            thread = threading.Thread(target=self._run, args=(k,), daemon=True)
+            thread.start()
+            self._workers.append(thread)
+        return self
+
+    def answered(self) -> int:
+        with self._lock:
+            return self.statuses[200]
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(30)
