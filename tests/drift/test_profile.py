@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from drift.profile import build_profile, categorical_profile, numeric_profile
+from drift.profile import (
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+    categorical_profile,
+    numeric_profile,
+)
 
 
 def test_numeric_deciles_hold_a_tenth_each() -> None:
@@ -36,3 +42,18 @@ def test_build_profile_is_json_ready() -> None:
     assert list(data["features"]) == ["x", "c"]
     assert data["features"]["c"]["kind"] == "categorical"
     assert data["score"]["missing"] == 0
+
+
+def test_profile_round_trips_and_reads_older_json() -> None:
+    profile = build_profile(
+        {"x": np.arange(5000, dtype=float)}, {"c": ["u", "v", None]}, [0.1, 0.9, 0.5], ["x", "c"]
+    )
+    data = profile.to_dict()
+    assert len(data["features"]["x"]["sample"]) == 1000
+    assert ReferenceProfile.from_dict(data) == profile
+    del data["features"]["x"]["sample"], data["score"]["sample"]
+    older = ReferenceProfile.from_dict(data)
+    x = older.features["x"]
+    assert isinstance(x, NumericProfile)
+    assert x.sample is None
+    assert x.counts == [500] * 10
