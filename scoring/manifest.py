@@ -58,6 +58,8 @@ class ModelManifest(BaseModel):
     postprocess: PostProcessing
     params: dict[str, Any] = Field(default_factory=dict)
     """LightGBM parameters and the number of boosting rounds kept."""
+    labels_source: str | None = None
+    """The labels file the version was trained from, which retraining reads again."""
 
     @property
     def feature_schema(self) -> ServiceSchema:

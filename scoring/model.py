@@ -8,6 +8,7 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 from pydantic import ValidationError
 
 from features.schema import ServiceSchema
@@ -36,7 +37,7 @@ class ScoringModel:
         return self.manifest.version
 
     def encode(
-        self, columns: Mapping[str, Sequence[Any]], rows: int
+        self, columns: Mapping[str, Sequence[Any] | pd.Series], rows: int
     ) -> tuple[FloatArray, BoolArray]:
         """Feature matrix in manifest order, and the mask of missing raw values."""
         return encode_matrix(self.schema.features, columns, self.manifest.categorical_levels, rows)

@@ -61,6 +61,34 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=2.0, gt=0)
     """How often a running service checks the registry's aliases for a promotion."""
 
+    redis_url: str | None = None
+    """Redis the service itself uses (job locks); unset means the online store's Redis."""
+
+    schedule_materialize: str = "every 1h"
+    """When ``materialize`` runs: ``every <n>s|m|h|d``, a crontab line, or empty for never."""
+
+    schedule_drift: str = "every 1h"
+    """When the drift check runs for every model (it retrains when the check says so)."""
+
+    schedule_retrain: str = ""
+    """Optional fixed retraining schedule, besides drift-triggered retraining."""
+
+    drift_window: str = "24h"
+    """How far back the scheduled drift check looks."""
+
+    retrain_cooldown: str = "6h"
+    """After a retrain, drift does not trigger another one for this long (it warns instead)."""
+
+    promote_margin: float = Field(default=0.005, ge=0.0)
+    """A retrained candidate is promoted unless its holdout AUC is worse than the champion's by
+    more than this."""
+
+    job_misfire_grace_s: int = Field(default=600, ge=1)
+    """A scheduled run that could not start on time still runs if this late at most."""
+
+    job_lock_timeout_s: int = Field(default=3600, ge=1)
+    """The longest a job may hold its Redis lock (a crashed scheduler's lock expires then)."""
+
     admin_key: SecretStr | None = None
     """Bearer key required by admin endpoints; admin calls are refused when unset."""
 
@@ -74,6 +102,13 @@ class Settings(BaseSettings):
         if self.admin_key_file is not None:
             return self.admin_key_file.read_text().strip() or None
         return None
+
+    def service_redis_url(self) -> str:
+        """``redis_url``, or a URL to the online store's Redis when that is unset."""
+        if self.redis_url:
+            return self.redis_url
+        host, _, port = self.online_store.split(",")[0].rpartition(":")
+        return f"redis://{host or '127.0.0.1'}:{port or 6379}/0"
 
     @property
     def models_dir(self) -> Path:

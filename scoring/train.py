@@ -51,6 +51,8 @@ class TrainingResult:
 
     manifest: ModelManifest
     promoted: bool
+    holdout: pd.DataFrame
+    """The holdout rows with their features and label, for comparing against other versions."""
 
 
 def read_labels(path: Path) -> pd.DataFrame:
@@ -97,6 +99,7 @@ def train_model(
     params: Mapping[str, Any] | None = None,
     num_boost_round: int = 2000,
     promote: bool = False,
+    labels_source: str | None = None,
     progress: Progress | None = None,
 ) -> TrainingResult:
     """Train on Feast's point-in-time features for ``labels``, register, optionally promote."""
@@ -190,6 +193,7 @@ def train_model(
         },
         "postprocess": PostProcessing(threshold=threshold, labels=(classes[0], classes[1])),
         "params": {**all_params, "num_boost_round": booster.current_iteration()},
+        "labels_source": labels_source,
     }
     registered = registry.register(
         model_name,
@@ -202,4 +206,5 @@ def train_model(
     if promote:
         registry.set_alias(model_name, "champion", registered.version)
     say(f"registered {model_name} v{registered.version}" + (" as champion" if promote else ""))
-    return TrainingResult(manifest=registered, promoted=promote)
+    holdout = frame.iloc[n_train:].reset_index(drop=True)
+    return TrainingResult(manifest=registered, promoted=promote, holdout=holdout)

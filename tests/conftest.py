@@ -52,6 +52,7 @@ def trained(demo_repo: DemoRepo, data_dir: Path) -> TrainingResult:
         labels=demo_repo.data.transactions,
         label_column="is_fraud",
         promote=True,
+        labels_source=str(demo_repo.path / "data" / "transactions.parquet"),
     )
 
 

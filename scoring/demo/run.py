@@ -91,6 +91,7 @@ def run_demo(
             labels=labels,
             label_column=DEMO_LABEL,
             promote=True,
+            labels_source=str(labels_path.resolve()),
             progress=say,
         )
         return DemoResult(result, example_request(labels), redis_server)

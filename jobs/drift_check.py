@@ -1,0 +1,110 @@
+"""The drift check job: compare a model's recent prediction log with its reference."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from drift.check import check_drift
+from drift.decision import DriftPolicy
+from drift.report import DriftReport, write_report
+from jobs.schedule import parse_duration
+from scoring.model import ScoringModel, load_model
+from scoring.registry import ModelRegistry
+
+POLICY_FILE = "policy.json"
+DEFAULT_MIN_IMPORTANCE = 0.01
+
+
+@dataclass(frozen=True)
+class DriftCheckResult:
+    """A drift report and where it was written."""
+
+    report: DriftReport
+    json_path: Path
+    html_path: Path
+
+
+def gain_importance(model: ScoringModel) -> dict[str, float]:
+    """Each feature's share of the model's total split gain."""
+    gains = np.asarray(model.booster.feature_importance(importance_type="gain"), dtype=float)
+    total = gains.sum() or 1.0
+    return {
+        name: float(g / total) for name, g in zip(model.schema.feature_names, gains, strict=True)
+    }
+
+
+def load_policy(path: Path, cooldown: timedelta, importance: dict[str, float]) -> DriftPolicy:
+    """The model's drift policy: defaults, then ``policy.json`` beside the model if present.
+
+    ``policy.json`` holds any :class:`DriftPolicy` field, durations as text (``"6h"``).
+    """
+    overrides: dict[str, Any] = orjson.loads(path.read_bytes()) if path.is_file() else {}
+    known = {f.name for f in dataclasses.fields(DriftPolicy)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown policy field(s) {unknown}; known: {sorted(known)}")
+    if "cooldown" in overrides:
+        overrides["cooldown"] = parse_duration(overrides["cooldown"])
+    if "ignore" in overrides:
+        overrides["ignore"] = frozenset(overrides["ignore"])
+    overrides.setdefault("cooldown", cooldown)
+    overrides.setdefault("importance", importance)
+    # Features that carry under 1% of the model's split gain only warn when they drift:
+    # they barely move the score, so retraining for them buys little.
+    overrides.setdefault("min_importance", DEFAULT_MIN_IMPORTANCE)
+    return DriftPolicy(**overrides)
+
+
+def last_retrain_at(registry: ModelRegistry, model: str) -> datetime | None:
+    """When the newest version of ``model`` was trained."""
+    versions = registry.versions(model)
+    if not versions:
+        return None
+    return datetime.fromisoformat(registry.manifest(model, versions[-1]).created_at)
+
+
+def drift_check(
+    registry: ModelRegistry,
+    data_dir: Path,
+    model: str,
+    *,
+    end: datetime,
+    window: timedelta,
+    out_dir: Path,
+    cooldown: timedelta,
+    current: Path | None = None,
+) -> DriftCheckResult:
+    """Check the champion of ``model`` on ``[end - window, end)`` of its log (or ``current``)."""
+    version = registry.resolve(model, "champion")
+    loaded = load_model(registry, model, version)
+    manifest = loaded.manifest
+    folder = registry.version_dir(model, version)
+    reference = orjson.loads((folder / manifest.reference_file).read_bytes())
+    kinds = {f.name: f.kind.value for f in loaded.schema.features}
+    policy = load_policy(registry.root / model / POLICY_FILE, cooldown, gain_importance(loaded))
+    labels_root = data_dir / "logs" / "labels"
+    has_labels = labels_root.is_dir() and any(labels_root.rglob("*.parquet"))
+    report = check_drift(
+        reference,
+        kinds,
+        model,
+        version,
+        manifest.metrics.get("auc"),
+        manifest.postprocess.labels[1],
+        current or data_dir / "logs" / "predictions" / f"model={model}",
+        labels_root if has_labels else None,
+        start=None if current else end - window,
+        end=None if current else end,
+        policy=policy,
+        last_retrain_at=last_retrain_at(registry, model),
+        now=end,
+    )
+    json_path, html_path = write_report(report, out_dir)
+    return DriftCheckResult(report=report, json_path=json_path, html_path=html_path)

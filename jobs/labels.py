@@ -1,0 +1,85 @@
+"""Labels for retraining: the model's label source plus feedback joined to the prediction log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from features.schema import ServiceSchema
+from features.training import EVENT_TIMESTAMP
+
+
+def _dataset(root: Path) -> ds.Dataset | None:
+    if not root.is_dir() or not any(root.rglob("*.parquet")):
+        return None
+    return ds.dataset(root, format="parquet", partitioning="hive")
+
+
+def feedback_labels(
+    data_dir: Path,
+    model: str,
+    schema: ServiceSchema,
+    label_column: str,
+    classes: Sequence[Any],
+) -> pd.DataFrame:
+    """Feedback labels as an entity data frame: the logged inputs of each labelled request.
+
+    Every row a request scored gets that request's label, timestamped when it was logged (the
+    features the model saw are the ones valid then). The last label received wins. Labels that
+    are not one of the model's classes (compared as text, as the log stores them) are skipped.
+    """
+    inputs = [f.name for f in (*schema.join_keys, *schema.request_fields)]
+    columns = [*inputs, EVENT_TIMESTAMP, label_column]
+    labels_ds = _dataset(data_dir / "logs" / "labels")
+    log_ds = _dataset(data_dir / "logs" / "predictions" / f"model={model}")
+    if labels_ds is None or log_ds is None:
+        return pd.DataFrame(columns=columns)
+    labels = labels_ds.to_table(columns=["request_id", "label", "received_at"])
+    by_text = {str(c): c for c in classes}
+    latest = (
+        labels.to_pandas()
+        .sort_values("received_at", kind="stable")
+        .drop_duplicates("request_id", keep="last")
+    )
+    latest = latest[latest["label"].isin(list(by_text))]
+    if latest.empty:
+        return pd.DataFrame(columns=columns)
+    wanted = pa.array(latest["request_id"].tolist(), type=pa.string())
+    logged = log_ds.to_table(
+        columns=["request_id", "logged_at", *inputs], filter=pc.field("request_id").isin(wanted)
+    ).to_pandas()
+    frame = logged.merge(latest[["request_id", "label"]], on="request_id", how="inner")
+    frame[label_column] = frame["label"].map(by_text)
+    frame = frame.rename(columns={"logged_at": EVENT_TIMESTAMP})
+    result: pd.DataFrame = frame[columns].reset_index(drop=True)
+    return result
+
+
+def training_labels(
+    source: Path | None,
+    data_dir: Path,
+    model: str,
+    schema: ServiceSchema,
+    label_column: str,
+    classes: Sequence[Any],
+) -> pd.DataFrame:
+    """The model's label source (if any) and its feedback labels, as one entity data frame."""
+    from scoring.train import read_labels
+
+    frames = []
+    if source is not None:
+        frames.append(read_labels(source))
+    feedback = feedback_labels(data_dir, model, schema, label_column, classes)
+    if not feedback.empty:
+        frames.append(feedback)
+    if not frames:
+        return pd.DataFrame()
+    combined = pd.concat(frames, ignore_index=True, sort=False)
+    combined[EVENT_TIMESTAMP] = pd.to_datetime(combined[EVENT_TIMESTAMP], utc=True)
+    return combined

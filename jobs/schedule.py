@@ -1,0 +1,34 @@
+"""Reading the schedule and window settings: ``every 10m``, crontab lines, ``24h``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``7d`` as a timedelta."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 90s, 15m, 24h or 7d")
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+def parse_schedule(text: str) -> BaseTrigger | None:
+    """``every <duration>`` or a five-field crontab line (UTC); empty means never."""
+    text = text.strip()
+    if not text:
+        return None
+    if text.startswith("every "):
+        return IntervalTrigger(seconds=parse_duration(text[6:]).total_seconds(), timezone="UTC")
+    try:
+        return CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is neither 'every <duration>' nor a crontab line") from exc
