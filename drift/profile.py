@@ -116,15 +116,53 @@ class ReferenceProfile:
         )
 
 
+FloatArray = npt.NDArray[np.float64]
+
+MAX_DISCRETE_VALUES = 20
+"""A column with at most this many distinct values gets one bin per value."""
+POINT_MASS_SHARE = 0.2
+"""A single value holding at least this share of rows gets a bin of its own."""
+
+
+def bin_edges(present: FloatArray, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> FloatArray:
+    """Inner bin edges for the non-missing values of a numeric column.
+
+    Continuous columns: the quantiles. Columns with few distinct values (counts, flags): one
+    bin per value. A point mass (say 0 for most rows) gets its own bin, and the quantiles of the
+    remaining values split the rest, so that mass moving off the point is seen.
+    """
+    if present.size == 0:
+        return np.array([], dtype=np.float64)
+    distinct, counts = np.unique(present, return_counts=True)
+    if distinct.size <= MAX_DISCRETE_VALUES:
+        # Each value its own bin, plus open bins below the smallest and above the largest:
+        # a value never seen in training must not fall into a bin of a seen one.
+        return np.append(distinct, np.nextafter(distinct[-1], np.inf))
+    edges = np.quantile(present, quantiles)
+    top = int(np.argmax(counts))
+    if counts[top] >= POINT_MASS_SHARE * present.size:
+        mode = distinct[top]
+        rest = present[present != mode]
+        edges = np.concatenate(
+            [edges, np.quantile(rest, quantiles), [mode, np.nextafter(mode, np.inf)]]
+        )
+    return np.unique(edges)
+
+
 def numeric_profile(
     values: npt.ArrayLike,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
 ) -> NumericProfile:
-    """Bin a numeric column on its own quantiles; NaN counts as missing."""
+    """Bin a numeric column on its own quantiles; NaN counts as missing.
+
+    Quantile bins collapse on discrete and zero-inflated columns (a count that is 0 for 90%
+    of rows has every decile at 0, so a shift to 3 lands in the same bin and goes unseen).
+    See :func:`bin_edges` for how those columns are binned instead.
+    """
     array = np.asarray(values, dtype=np.float64)
     present = array[~np.isnan(array)]
-    edges = np.unique(np.quantile(present, quantiles)) if present.size else np.array([])
+    edges = bin_edges(present, quantiles)
     counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
     sample: list[float] | None = None
     if sample_size > 0:

@@ -23,8 +23,8 @@ def test_numeric_deciles_hold_a_tenth_each() -> None:
 
 def test_numeric_constant_column_collapses_bins() -> None:
     profile = numeric_profile([5.0] * 10)
-    assert profile.edges == [5.0]
-    assert profile.counts == [0, 10]
+    assert profile.edges == [5.0, float(np.nextafter(5.0, np.inf))]
+    assert profile.counts == [0, 10, 0]  # below, at, and above the only value
 
 
 def test_categorical() -> None:
@@ -57,3 +57,20 @@ def test_profile_round_trips_and_reads_older_json() -> None:
     assert isinstance(x, NumericProfile)
     assert x.sample is None
     assert x.counts == [500] * 10
+
+
+def test_discrete_columns_get_a_bin_per_value() -> None:
+    counts = np.r_[np.zeros(900), np.ones(60), np.full(40, 3.0)]
+    profile = numeric_profile(counts)
+    assert profile.edges == [0.0, 1.0, 3.0, float(np.nextafter(3.0, np.inf))]
+    assert profile.counts == [0, 900, 60, 40, 0]
+
+
+def test_a_point_mass_gets_its_own_bin() -> None:
+    rng = np.random.default_rng(1)
+    values = np.r_[np.zeros(7000), rng.exponential(50.0, 3000)]
+    profile = numeric_profile(values)
+    assert profile.counts[0] == 0  # nothing below zero
+    assert profile.counts[1] == 7000  # exactly the zeros, in [0, next float after 0)
+    assert len(profile.counts) > 8  # the positive values are split finely too
+    assert sum(profile.counts) == 10_000
