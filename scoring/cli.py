@@ -113,15 +113,18 @@ def materialize(
     end: Annotated[
         datetime | None, typer.Option(help="Materialize up to this time (default now, UTC).")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Reload everything, ignoring Feast's watermark.")
+    ] = False,
     repo: RepoOption = None,
 ) -> None:
     """Load new offline feature rows into the online store (feast materialize-incremental)."""
     from features.store import open_feature_store
-    from jobs.materialize import materialize_incremental
+    from jobs.materialize import materialize_all, materialize_incremental
 
     settings = _settings(feature_repo=repo)
     store = open_feature_store(settings.feature_repo, settings.online_store)
-    result = materialize_incremental(store, end)
+    result = materialize_all(store, end) if full else materialize_incremental(store, end)
     typer.echo(f"materialized {', '.join(result.feature_views)} up to {result.end.isoformat()}")
 
 
@@ -271,3 +274,61 @@ def jobs_run(
     typer.echo(orjson.dumps(asdict(record), option=orjson.OPT_INDENT_2, default=str).decode())
     if record.outcome == "failed":
         raise typer.Exit(1)
+
+
+@app.command()
+def simulate(
+    url: Annotated[
+        str | None, typer.Option(help="The running service (default http://SCORER_HOST:PORT).")
+    ] = None,
+    requests: Annotated[int, typer.Option(help="Requests per phase.")] = 3000,
+    shift: Annotated[float, typer.Option(help="Drift knob of the second phase.")] = 1.0,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
+    feedback_share: Annotated[float, typer.Option(help="Share of requests labelled.")] = 1.0,
+    run_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--run-jobs/--no-run-jobs", help="Run the drift job (and retrain) right after."
+        ),
+    ] = True,
+) -> None:
+    """Send normal then shifted demo traffic to a running service, and watch the loop react."""
+    import time
+
+    import httpx2 as httpx
+
+    from features.store import open_feature_store
+    from jobs.runner import JobRunner
+    from scoring.demo.data import DemoDataConfig
+    from scoring.demo.simulate import simulate as run_simulation
+
+    settings = _settings()
+    base = url or f"http://{settings.host}:{settings.port}"
+    store = open_feature_store(settings.feature_repo, settings.online_store)
+    run_simulation(
+        base, store, requests=requests, shift=shift, concurrency=concurrency,
+        feedback_share=feedback_share, config=DemoDataConfig(), say=_say,
+    )  # fmt: skip
+    if not run_jobs:
+        return
+    time.sleep(max(2.0, settings.log_flush_interval_s * 2))  # let the service flush its log
+    # The demo's model was trained minutes ago; a scheduled check would hold a retrain back
+    # for the cool-down, which would hide the rest of the loop from the person watching.
+    _say("running the drift job (retrain cool-down off for the simulation)")
+    runner_settings = settings.model_copy(update={"retrain_cooldown": "0s"})
+    record = JobRunner(runner_settings, say=_say).run("drift")
+    if record.outcome != "ok":
+        raise RuntimeError(f"drift job {record.outcome}: {record.detail}")
+    for model, produced in record.produced.items():
+        _say(f"{model}: action {produced['action']}, drifted {produced['drifted'][:5]}")
+        _say(f"report: {produced['report_html']}")
+        retrained = produced.get("retrain")
+        if retrained and retrained["promoted"]:
+            version = retrained["candidate_version"]
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                served = httpx.get(f"{base}/models/{model}", timeout=5).json()["served_version"]
+                if served == version:
+                    _say(f"{model}: the service now answers with v{version}, no restart")
+                    break
+                time.sleep(0.5)

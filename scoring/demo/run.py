@@ -9,7 +9,7 @@ import orjson
 import pandas as pd
 
 from features.store import feast_apply, open_feature_store
-from jobs.materialize import materialize_incremental
+from jobs.materialize import materialize_all
 from scoring.demo.data import DemoDataConfig, generate
 from scoring.demo.redis_server import INSTALL_HINT, LocalRedisServer, redis_answers
 from scoring.registry import ModelRegistry
@@ -80,8 +80,10 @@ def run_demo(
         say("feast apply")
         feast_apply(repo, settings.online_store)
         store = open_feature_store(repo, settings.online_store)
+        # A full load, not incremental: the online store may be a fresh redis-server while
+        # the registry remembers an earlier run's watermark.
         say("materializing into the online store")
-        materialize_incremental(store)
+        materialize_all(store)
         labels = pd.read_parquet(labels_path)
         result = train_model(
             store,
