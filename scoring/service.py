@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from features.online import OnlineFeatureReader
+from features.readers import FeatureReader
 from features.schema import FieldType
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
@@ -36,7 +36,7 @@ class ScoringService:
     def __init__(
         self,
         registry: ModelRegistry,
-        reader: OnlineFeatureReader,
+        reader: FeatureReader,
         models: LoadedModels,
         prediction_log: PredictionLog | None = None,
         feedback_log: FeedbackLog | None = None,

@@ -10,7 +10,7 @@ from typing import TypedDict
 
 from fastapi import FastAPI
 
-from features.online import OnlineFeatureReader
+from features.readers import make_online_reader
 from features.store import open_feature_store
 from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("no model has a champion version in %s", settings.models_dir)
         store = open_feature_store(settings.feature_repo, settings.online_store)
         await store.initialize()
-        reader = OnlineFeatureReader(store, settings.online_timeout_s)
+        reader = make_online_reader(store, settings.online_timeout_s)
         prediction_log = PredictionLog(settings) if settings.log_enabled else None
         feedback_log = FeedbackLog(settings) if settings.log_enabled else None
         for started in (prediction_log, feedback_log):

@@ -145,7 +145,7 @@ class TypedRepo:
         return open_feature_store(self.path, self.connection_string)
 
 
-def _nullable(values: np.ndarray, every: int) -> list[object]:
+def _nullable(values: Any, every: int) -> Any:
     return [None if i % every == 3 else v for i, v in enumerate(values.tolist())]
 
 

@@ -59,7 +59,8 @@ def test_every_scalar_type_matches_feast(typed_repo: Any, same_features: Parity)
     ours = _read(store, "everything", rows)
     same_features(ours, theirs, ["user_id", "item_id", "shop_id"])
     # The data really has what the test claims to cover.
-    assert None in theirs["user_stats__f64"] and None in theirs["item_info__price"]
+    assert None in theirs["user_stats__f64"]
+    assert None in theirs["item_info__price"]
     assert any(isinstance(v, float) for v in theirs["user_stats__f32"])
     assert any(v is not None for v in theirs["user_stats__seen"])
     assert None in theirs["item_ratio__price_ratio"]

@@ -1,0 +1,1 @@
+"""Benchmarks, each printing ratios against the peer measured in the same run."""

@@ -1,0 +1,39 @@
+"""Choosing the online feature reader for a Feast repository's online store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from feast import FeatureStore
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+from features.online import OnlineFeatureReader
+from features.redis_online import RedisOnlineFeatureReader
+
+
+class FeatureReader(Protocol):
+    """What the scoring service needs of an online feature reader."""
+
+    async def read(
+        self, feature_service: str, rows: Sequence[Mapping[str, Any]]
+    ) -> Mapping[str, Sequence[Any]]:
+        """Return ``{<view>__<feature>: values}`` with one value per row."""
+        ...
+
+    async def ping(self, feature_service: str, probe_row: Mapping[str, Any]) -> bool:
+        """True when the online store answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release the store's connections."""
+        ...
+
+
+def make_online_reader(
+    store: FeatureStore, timeout_s: float
+) -> RedisOnlineFeatureReader | OnlineFeatureReader:
+    """The fast Redis reader for a Redis online store; Feast's SDK reader for any other store."""
+    if isinstance(store.config.online_store, RedisOnlineStoreConfig):
+        return RedisOnlineFeatureReader(store, timeout_s)
+    return OnlineFeatureReader(store, timeout_s)
