@@ -21,14 +21,46 @@ BoolArray = npt.NDArray[np.bool_]
 
 def missing_mask(values: Sequence[Any] | pd.Series) -> BoolArray:
     """True where a raw value is absent (``None``, NaN or NaT)."""
-    return np.asarray(pd.isna(pd.Series(values, dtype=object)), dtype=bool)
+    if isinstance(values, pd.Series):
+        return np.asarray(values.isna(), dtype=bool)
+    # NaN is the one value not equal to itself; NaT too.
+    return np.fromiter((v is None or v != v for v in values), dtype=bool, count=len(values))
+
+
+def level_index(levels: Sequence[str]) -> dict[str, float]:
+    """Category -> code, for encoding many rows against the same levels."""
+    return {level: float(code) for code, level in enumerate(levels)}
+
+
+def _encode_list(
+    spec: FeatureSpec, values: Sequence[Any], index: Mapping[str, float]
+) -> FloatArray:
+    # Online reads come as short lists of Python values: plain loops beat building pandas
+    # objects by an order of magnitude at these sizes. Same results as the pandas path below
+    # (tested), which training uses on whole frames.
+    nan = np.nan
+    if spec.kind is FeatureKind.CATEGORICAL:
+        encoded = [index.get(v, nan) if isinstance(v, str) else nan for v in values]
+    elif spec.kind is FeatureKind.TIMESTAMP:
+        encoded = [nan if v is None or v != v else pd.Timestamp(v).timestamp() for v in values]
+    else:  # NUMERIC and BOOLEAN: float(True) is 1.0
+        encoded = [nan if v is None else float(v) for v in values]
+    return np.array(encoded, dtype=np.float64)
 
 
 def encode_column(
-    spec: FeatureSpec, values: Sequence[Any] | pd.Series, levels: Sequence[str] | None = None
+    spec: FeatureSpec,
+    values: Sequence[Any] | pd.Series,
+    levels: Sequence[str] | None = None,
+    index: Mapping[str, float] | None = None,
 ) -> FloatArray:
-    """Encode one feature column; missing and unseen values become NaN."""
-    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    """Encode one feature column; missing and unseen values become NaN.
+
+    ``index`` (from :func:`level_index`) saves rebuilding the category codes on every call.
+    """
+    if not isinstance(values, pd.Series):
+        return _encode_list(spec, values, index if index is not None else level_index(levels or ()))
+    series = values
     if spec.kind is FeatureKind.NUMERIC:
         encoded = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     elif spec.kind is FeatureKind.BOOLEAN:
@@ -51,6 +83,7 @@ def encode_matrix(
     columns: Mapping[str, Sequence[Any] | pd.Series],
     levels: Mapping[str, Sequence[str]],
     rows: int,
+    indexes: Mapping[str, Mapping[str, float]] | None = None,
 ) -> tuple[FloatArray, BoolArray]:
     """The ``rows x features`` matrix in ``specs`` order, and where the raw value was missing."""
     matrix = np.empty((rows, len(specs)), dtype=np.float64)
@@ -61,7 +94,8 @@ def encode_matrix(
             matrix[:, j] = np.nan
             missing[:, j] = True
             continue
-        matrix[:, j] = encode_column(spec, values, levels.get(spec.name))
+        index = indexes.get(spec.name) if indexes is not None else None
+        matrix[:, j] = encode_column(spec, values, levels.get(spec.name), index)
         missing[:, j] = missing_mask(values)
     return matrix, missing
 

@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from features.schema import ServiceSchema
-from scoring.encoding import BoolArray, FloatArray, encode_matrix
+from scoring.encoding import BoolArray, FloatArray, encode_matrix, level_index
 from scoring.errors import ModelLoadError
 from scoring.manifest import ModelManifest
 from scoring.registry import MANIFEST_FILE, ModelRegistry
@@ -25,6 +25,8 @@ class ScoringModel:
     manifest: ModelManifest
     schema: ServiceSchema
     booster: lgb.Booster
+    level_indexes: dict[str, dict[str, float]]
+    """Category codes of each categorical feature, built once at load."""
 
     @property
     def name(self) -> str:
@@ -40,7 +42,13 @@ class ScoringModel:
         self, columns: Mapping[str, Sequence[Any] | pd.Series], rows: int
     ) -> tuple[FloatArray, BoolArray]:
         """Feature matrix in manifest order, and the mask of missing raw values."""
-        return encode_matrix(self.schema.features, columns, self.manifest.categorical_levels, rows)
+        return encode_matrix(
+            self.schema.features,
+            columns,
+            self.manifest.categorical_levels,
+            rows,
+            self.level_indexes,
+        )
 
     def predict(self, matrix: FloatArray) -> FloatArray:
         """Positive-class probability for each row."""
@@ -71,7 +79,8 @@ def load_model(registry: ModelRegistry, name: str, version: int) -> ScoringModel
             f"model {name} v{version}: {model_path} takes {booster.num_feature()} features "
             f"but the manifest lists {len(schema.features)}"
         )
-    model = ScoringModel(manifest=manifest, schema=schema, booster=booster)
+    indexes = {name: level_index(levels) for name, levels in manifest.categorical_levels.items()}
+    model = ScoringModel(manifest=manifest, schema=schema, booster=booster, level_indexes=indexes)
     # The first predict allocates LightGBM's buffers; pay for it here, not in a request.
     model.predict(np.full((1, len(schema.features)), np.nan))
     return model

@@ -12,6 +12,7 @@ from typing import Any
 
 from features.readers import FeatureReader
 from features.schema import FieldType
+from scoring.batching import Computed, MicroBatcher
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog, ScoredBatch
@@ -40,12 +41,28 @@ class ScoringService:
         models: LoadedModels,
         prediction_log: PredictionLog | None = None,
         feedback_log: FeedbackLog | None = None,
+        batching_max_rows: int = 0,
+        batching_request_rows: int = 0,
     ) -> None:
         self.registry = registry
         self.reader = reader
         self.models = models
         self.prediction_log = prediction_log
         self.feedback_log = feedback_log
+        self._batch_request_rows = batching_request_rows
+        self.batcher = (
+            MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
+        )
+
+    async def compute(self, model: ScoringModel, rows: list[dict[str, Any]]) -> Computed:
+        """Read the rows' features, encode them in manifest order and score them."""
+        columns = await self.reader.read(model.schema.feature_service, rows)
+        matrix, missing = model.encode(columns, len(rows))
+        if len(rows) <= _INLINE_PREDICT_ROWS:
+            scores = model.predict(matrix)
+        else:
+            scores = await asyncio.to_thread(model.predict, matrix)
+        return Computed(columns=columns, scores=scores, missing=missing)
 
     def route(self, name: str | None) -> tuple[ScoringModel, str]:
         """The model version that answers a request for ``name``, and the route taken."""
@@ -67,13 +84,12 @@ class ScoringService:
         started = time.perf_counter()
         model, route = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
-        columns = await self.reader.read(model.schema.feature_service, rows)
         n = len(rows)
-        matrix, missing = model.encode(columns, n)
-        if n <= _INLINE_PREDICT_ROWS:
-            scores = model.predict(matrix)
+        if self.batcher is not None and n <= self._batch_request_rows:
+            computed = await self.batcher.submit(model, rows)
         else:
-            scores = await asyncio.to_thread(model.predict, matrix)
+            computed = await self.compute(model, rows)
+        columns, scores, missing = computed.columns, computed.scores, computed.missing
         names = model.schema.feature_names
         post = model.manifest.postprocess
         labels = [post.label(float(score)) for score in scores]

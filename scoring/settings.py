@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     max_batch_rows: int = Field(default=5000, ge=1)
     """Largest number of entity rows accepted in one scoring request (413 above)."""
 
+    batching_max_rows: int = Field(default=256, ge=0)
+    """Largest micro-batch of concurrent small requests (0 turns micro-batching off)."""
+
+    batching_request_rows: int = Field(default=16, ge=0)
+    """Requests with at most this many rows may share a micro-batch; larger ones run alone."""
+
     online_timeout_s: float = Field(default=2.0, gt=0)
     """Longest wait for the online store before a request answers 503."""
 

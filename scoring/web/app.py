@@ -49,7 +49,17 @@ def create_app(settings: Settings) -> FastAPI:
         for started in (prediction_log, feedback_log):
             if started is not None:
                 started.start()
-        service = ScoringService(registry, reader, models, prediction_log, feedback_log)
+        service = ScoringService(
+            registry,
+            reader,
+            models,
+            prediction_log,
+            feedback_log,
+            batching_max_rows=settings.batching_max_rows,
+            batching_request_rows=settings.batching_request_rows,
+        )
+        if service.batcher is not None:
+            service.batcher.start()
         watcher = ModelWatcher(service, settings.default_model, settings.reload_interval_s)
         watcher.start()
         log.info(
@@ -67,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
             # Reverse order of opening. uvicorn has finished in-flight requests by now, so
             # closing the logs writes every row that was answered.
             await watcher.stop()
+            if service.batcher is not None:
+                await service.batcher.stop()
             for stopping in (feedback_log, prediction_log):
                 if stopping is not None:
                     counters = await asyncio.to_thread(stopping.close)

@@ -1,0 +1,121 @@
+"""The micro-batcher, with a stand-in computation: merging, slicing, errors, model separation."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from scoring.batching import Computed, MicroBatcher
+from scoring.model import ScoringModel
+
+Rows = list[dict[str, Any]]
+
+
+class Recorder:
+    """Computes score = row["x"] * 2 and remembers each batch it was given."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.batches: list[tuple[object, list[int]]] = []
+        self.fail_on = fail_on
+
+    async def __call__(self, model: ScoringModel, rows: Rows) -> Computed:
+        xs = [int(r["x"]) for r in rows]
+        self.batches.append((model, xs))
+        await asyncio.sleep(0.01)  # a round trip, during which more requests queue up
+        if self.fail_on in xs:
+            raise ConnectionError("store down")
+        return Computed(
+            columns={"f": xs},
+            scores=np.array(xs, dtype=float) * 2,
+            missing=np.zeros((len(xs), 1), dtype=bool),
+        )
+
+
+MODEL_A = cast(ScoringModel, object())
+MODEL_B = cast(ScoringModel, object())
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
+    async def main() -> tuple[list[Computed], Recorder]:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=100)
+        batcher.start()
+        requests = [[{"x": 10 * i + k} for k in range(i % 3 + 1)] for i in range(30)]
+        results = await asyncio.gather(*(batcher.submit(MODEL_A, rows) for rows in requests))
+        await batcher.stop()
+        for rows, result in zip(requests, results, strict=True):
+            assert result.columns["f"] == [r["x"] for r in rows]
+            assert result.scores.tolist() == [2.0 * r["x"] for r in rows]
+        return list(results), compute
+
+    _, compute = run(main())
+    assert len(compute.batches) < 30  # merged
+    assert sum(len(xs) for _, xs in compute.batches) == sum(i % 3 + 1 for i in range(30))
+
+
+def test_a_lone_request_does_not_wait() -> None:
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=100)
+        batcher.start()
+        result = await asyncio.wait_for(batcher.submit(MODEL_A, [{"x": 1}]), 1.0)
+        assert result.scores.tolist() == [2.0]
+        await batcher.stop()
+        return compute
+
+    assert [xs for _, xs in run(main()).batches] == [[1]]
+
+
+def test_row_limit_and_models_are_respected() -> None:
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=4)
+        batcher.start()
+        submits = [batcher.submit(MODEL_A if i % 2 else MODEL_B, [{"x": i}]) for i in range(12)]
+        await asyncio.gather(*submits)
+        await batcher.stop()
+        return compute
+
+    compute = run(main())
+    for model, xs in compute.batches:
+        assert len(xs) <= 4
+        assert all((x % 2 == 1) == (model is MODEL_A) for x in xs)
+
+
+def test_an_error_reaches_every_request_of_the_batch_only() -> None:
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(Recorder(fail_on=3), max_rows=100)
+        batcher.start()
+        first = await batcher.submit(MODEL_A, [{"x": 0}])  # alone: fine
+        assert first.scores.tolist() == [0.0]
+        results = await asyncio.gather(
+            *(batcher.submit(MODEL_A, [{"x": i}]) for i in range(1, 6)), return_exceptions=True
+        )
+        after = await batcher.submit(MODEL_A, [{"x": 9}])
+        assert after.scores.tolist() == [18.0]
+        await batcher.stop()
+        return list(results)
+
+    results = run(main())
+    failed = [r for r in results if isinstance(r, ConnectionError)]
+    assert failed, "the batch holding x=3 fails"
+    assert all(isinstance(r, ConnectionError | Computed) for r in results)
+
+
+def test_stop_fails_queued_requests_instead_of_hanging() -> None:
+    async def main() -> None:
+        batcher = MicroBatcher(Recorder(), max_rows=100)  # never started
+        waiting = asyncio.ensure_future(batcher.submit(MODEL_A, [{"x": 1}]))
+        await asyncio.sleep(0)
+        await batcher.stop()
+        with pytest.raises(RuntimeError, match="shutting down"):
+            await waiting
+
+    run(main())
