@@ -16,6 +16,9 @@ from typing import Any
 from feast.infra.online_stores.redis import RedisOnlineStore, RedisOnlineStoreConfig, RedisType
 from redis import asyncio as redis_asyncio
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 RedisClient = redis_asyncio.Redis | redis_asyncio.RedisCluster
@@ -28,6 +31,11 @@ def connect(config: RedisOnlineStoreConfig, timeout_s: float) -> RedisClient:
     # A timeout in the connection string wins: it is the operator's explicit choice.
     params.setdefault("socket_timeout", timeout_s)
     params.setdefault("socket_connect_timeout", timeout_s)
+    if config.redis_type != RedisType.redis_sentinel:
+        # One immediate retry: enough to replace a pooled connection that a Redis restart
+        # closed, while a store that refuses connections answers 503 at once instead of
+        # after redis-py's default backoff has used up the whole request timeout.
+        params.setdefault("retry", Retry(NoBackoff(), 1))
     if config.redis_type == RedisType.redis_cluster:
         startup = [ClusterNode(node["host"], int(node["port"])) for node in nodes]
         return redis_asyncio.RedisCluster(startup_nodes=startup, **params)
@@ -100,4 +108,10 @@ async def read_hashes(
     if isinstance(client, redis_asyncio.RedisCluster):
         return await _read_cluster(client, batches)
     payload = b"".join(command.pack(keys) for command, keys in batches)
-    return await _read_single(client, payload, count)
+    try:
+        return await _read_single(client, payload, count)
+    except (RedisConnectionError, OSError):
+        # A pooled connection that a Redis restart closed fails on its first use (it has been
+        # dropped from the pool by now). HMGET is read-only, so one more try is safe; a store
+        # that is really down fails again at once.
+        return await _read_single(client, payload, count)

@@ -68,3 +68,28 @@ def test_hung_server(typed_repo: Any, tmp_path: Path, silent_server: str) -> Non
     elapsed, _ = _read_elapsed(repo, silent_server, timeout_s=0.5)
     # Two reads (read and ping), each bounded by the timeout; nothing waits forever.
     assert elapsed < 5.0
+
+
+def test_a_redis_restarted_in_place_is_read_again_at_once(demo_repo: Any, tmp_path: Path) -> None:
+    """The pooled connection dies with the old server; the next read reconnects, no error."""
+    from scoring.demo.redis_server import LocalRedisServer
+
+    port = free_port()
+    row = {"customer_id": 1, "merchant_id": 1, "amount": 1.0}
+    store = open_feature_store(demo_repo.path, f"127.0.0.1:{port}")
+
+    async def read(reader: RedisOnlineFeatureReader) -> dict[str, Any]:
+        return dict(await reader.read("fraud_v1", [row]))
+
+    async def run() -> None:
+        reader = RedisOnlineFeatureReader(store, 2.0)
+        try:
+            with LocalRedisServer(port, tmp_path / "first"):
+                await read(reader)
+            with LocalRedisServer(port, tmp_path / "second"):
+                result = await read(reader)  # must not raise on the stale connection
+            assert result["customer_profile__country"] == [None]
+        finally:
+            await reader.close()
+
+    asyncio.run(run())
