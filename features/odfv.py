@@ -106,7 +106,10 @@ class OnDemandTransforms:
                 table = pa.Table.from_pydict({k: v for k, v in columns.items() if k not in hidden})
                 transformed = odfv.transform_arrow(table, True)
                 available = transformed.column_names
+            # Outputs carry full names (``<view>__<feature>``); the schema has the short ones.
+            prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
             schema = {f.name: f.dtype for f in odfv.schema}
+            schema |= {prefix + f.name: f.dtype for f in odfv.schema}
             for output in (c for c in available if c in outputs):
                 vector = transformed[output]
                 if odfv.mode == "python":
