@@ -79,12 +79,3 @@ class OnlineFeatureReader:
         if client is not None:
             await client.aclose()
             setattr(self._online_store, "_client_async", None)  # noqa: B010
-
-    async def ping(self, feature_service: str, probe_row: Mapping[str, Any]) -> bool:
-        """True when a read of one made-up entity succeeds: the store is reachable."""
-        try:
-            await self.read(feature_service, [probe_row])
-        except OnlineStoreUnavailable as exc:
-            log.warning("readiness probe failed: %s", exc)
-            return False
-        return True

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from feast import FeatureStore
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
+from features.errors import OnlineStoreUnavailable
 from features.online import OnlineFeatureReader
 from features.redis_online import RedisOnlineFeatureReader
+
+log = logging.getLogger(__name__)
 
 
 class FeatureReader(Protocol):
@@ -19,10 +23,6 @@ class FeatureReader(Protocol):
         self, feature_service: str, rows: Sequence[Mapping[str, Any]]
     ) -> Mapping[str, Sequence[Any]]:
         """Return ``{<view>__<feature>: values}`` with one value per row."""
-        ...
-
-    async def ping(self, feature_service: str, probe_row: Mapping[str, Any]) -> bool:
-        """True when the online store answers."""
         ...
 
     async def close(self) -> None:
@@ -37,3 +37,15 @@ def make_online_reader(
     if isinstance(store.config.online_store, RedisOnlineStoreConfig):
         return RedisOnlineFeatureReader(store, timeout_s)
     return OnlineFeatureReader(store, timeout_s)
+
+
+async def store_answers(
+    reader: FeatureReader, feature_service: str, probe_row: Mapping[str, Any]
+) -> bool:
+    """True when a read of one made-up entity succeeds: the online store is reachable."""
+    try:
+        await reader.read(feature_service, [probe_row])
+    except OnlineStoreUnavailable as exc:
+        log.warning("readiness probe failed: %s", exc)
+        return False
+    return True

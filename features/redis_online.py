@@ -237,15 +237,6 @@ class RedisOnlineFeatureReader:
         inputs.update(features)
         return transforms.apply(inputs)
 
-    async def ping(self, feature_service: str, probe_row: Mapping[str, Any]) -> bool:
-        """True when a read of one made-up entity succeeds: the store is reachable."""
-        try:
-            await self.read(feature_service, [probe_row])
-        except OnlineStoreUnavailable as exc:
-            log.warning("readiness probe failed: %s", exc)
-            return False
-        return True
-
     async def close(self) -> None:
         """Close the Redis connections (and the SDK reader's, if a service needed it)."""
         await self._client.aclose()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.readers import store_answers
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.registry import ModelRegistry
 from scoring.request import parse_feedback, parse_score_request
@@ -76,7 +77,7 @@ async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
     probe = service.probe_row()
     if probe is None:
         return problem(503, "Not ready", "no model is loaded", {"Retry-After": "5"})
-    if not await service.reader.ping(*probe):
+    if not await store_answers(service.reader, *probe):
         return problem(503, "Not ready", "the online store does not answer", {"Retry-After": "5"})
     models = {name: m.version for name, m in service.models.champions.items()}
     return {"status": "ready", "models": models}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from features.errors import OnlineStoreUnavailable
+from features.readers import store_answers
 from features.redis_online import RedisOnlineFeatureReader
 from features.store import open_feature_store
 from scoring.demo.redis_server import free_port
@@ -37,7 +38,7 @@ def _read_elapsed(repo: Path, connection_string: str, timeout_s: float) -> tuple
         try:
             with pytest.raises(OnlineStoreUnavailable) as caught:
                 await reader.read("plain", [ROW])
-            ready = await reader.ping("plain", ROW)
+            ready = await store_answers(reader, "plain", ROW)
         finally:
             await reader.close()
         assert ready is False
