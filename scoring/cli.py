@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ def serve(
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=settings.workers,
+        workers=settings.workers or os.cpu_count() or 1,
         access_log=False,
     )
 

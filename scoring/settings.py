@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     """Port ``scorer serve`` listens on."""
 
-    workers: int = Field(default=1, ge=1)
-    """Number of uvicorn worker processes."""
+    workers: int | None = Field(default=None, ge=1)
+    """Number of uvicorn worker processes; unset means one per CPU core."""
 
     max_batch_rows: int = Field(default=5000, ge=1)
     """Largest number of entity rows accepted in one scoring request (413 above)."""
