@@ -51,6 +51,10 @@ def test_sigterm_under_load_loses_no_answered_row(
         assert server.process is not None
         server.process.send_signal(signal.SIGTERM)
         assert server.wait() == 0
+        deadline = time.monotonic() + 10
+        while server.group_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not server.group_alive(), "a worker outlived the server"
     finally:
         load.stop()
         server.stop()
@@ -65,8 +69,7 @@ def test_sigkill_leaves_only_readable_files(own_settings: Settings, demo_repo: D
     load = Load(server.url, sample_entities(demo_repo)).start()
     try:
         wait_for_answers(load, 300)
-        assert server.process is not None
-        server.process.send_signal(signal.SIGKILL)
+        server.kill_all(signal.SIGKILL)  # the server and its worker die mid-write
         server.wait()
     finally:
         load.stop()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -49,6 +51,7 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 [scorer, "serve", "--port", str(self.port), "--workers", str(self.workers)],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its workers share a process group we can kill whole
             )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -68,9 +71,24 @@ class ServerProcess:
         assert self.process is not None
         return self.process.wait(timeout_s)
 
+    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the server and every worker it started."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+
+    def group_alive(self) -> bool:
+        """Whether any process of the server's group still exists."""
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        if self.process is not None:
+            self.kill_all()
             self.process.wait()
 
 
