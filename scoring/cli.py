@@ -201,6 +201,21 @@ def demo(
             result.redis.stop()
 
 
+@app.command()
+def bench(
+    out: Annotated[
+        Path, typer.Option(help="Folder for the JSON results (bench-<UTC time>.json).")
+    ] = Path("bench-results"),
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Smaller data and shorter loads (about 3 minutes).")
+    ] = False,
+) -> None:
+    """Measure the service against Feast side by side: throughput, latency, fetch, log, jobs."""
+    from bench.run import run_bench
+
+    run_bench(_settings(), out, quick, _say)
+
+
 def main() -> None:
     """Console-script entry point: our errors end in one clear line, not a traceback."""
     try:

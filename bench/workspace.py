@@ -1,0 +1,117 @@
+"""The bench's own world: a Redis, a copy of the Feast repo with demo data, and a trained model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.config import BenchConfig
+from features.store import feast_apply, open_feature_store
+from jobs.materialize import materialize_all
+from scoring.demo.data import DemoDataConfig, generate
+from scoring.demo.redis_server import LocalRedisServer, free_port
+from scoring.registry import ModelRegistry
+from scoring.train import TrainingResult, train_model
+
+MODEL = "fraud"
+FEATURE_SERVICE = "fraud_v1"
+LABEL = "is_fraud"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A materialized repo, the Redis holding its online features, and ``fraud`` v1 promoted."""
+
+    root: Path
+    redis: LocalRedisServer
+    repo: Path
+    data_dir: Path
+    transactions: pd.DataFrame
+    training: TrainingResult
+
+    @property
+    def online_store(self) -> str:
+        """Feast connection string of the workspace's Redis."""
+        return self.redis.connection_string
+
+
+def copy_repo(source: Path, target: Path) -> Path:
+    """Copy a Feast repo's definitions (not its data or registry) to ``target``."""
+    if not (source / "feature_store.yaml").is_file():
+        raise FileNotFoundError(f"{source} has no feature_store.yaml: is it a Feast repository?")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    return target
+
+
+def start_redis(root: Path, stack: ExitStack) -> LocalRedisServer:
+    """A ``redis-server`` of the bench's own on a free port, stopped when ``stack`` closes."""
+    server = LocalRedisServer(free_port(), root / "redis")
+    stack.callback(server.stop)
+    return server.start()
+
+
+def prepare_repo(
+    source: Path, target: Path, online_store: str, data: DemoDataConfig, say: Say
+) -> tuple[Path, pd.DataFrame]:
+    """Copy the repo, generate demo data into it and ``feast apply``; return it and its labels."""
+    repo = copy_repo(source, target)
+    say(
+        f"generating demo data: {data.customers:,} customers, {data.merchants:,} merchants, "
+        f"{data.transactions:,} transactions"
+    )
+    generated = generate(data)
+    generated.write(repo / "data")
+    say(f"feast apply ({target.name})")
+    feast_apply(repo, online_store)
+    return repo, generated.transactions
+
+
+def prepare_workspace(root: Path, source_repo: Path, config: BenchConfig, say: Say,
+                      stack: ExitStack) -> Workspace:  # fmt: skip
+    """Redis, repo copy with demo data, ``feast apply``, full materialize, train ``fraud`` v1."""
+    redis = start_redis(root, stack)
+    say(f"redis-server on {redis.connection_string}")
+    data = DemoDataConfig(
+        customers=config.customers, merchants=config.merchants, transactions=config.transactions
+    )
+    repo, transactions = prepare_repo(
+        source_repo, root / "feature_repo", redis.connection_string, data, say
+    )
+    store = open_feature_store(repo, redis.connection_string)
+    say("materializing everything into Redis")
+    with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its own progress
+        materialize_all(store)
+    data_dir = root / "data"
+    training = train_model(
+        store,
+        ModelRegistry(data_dir / "models"),
+        model_name=MODEL,
+        feature_service=FEATURE_SERVICE,
+        labels=transactions,
+        label_column=LABEL,
+        promote=True,
+        labels_source=str(repo / "data" / "transactions.parquet"),
+        progress=say,
+    )
+    return Workspace(root, redis, repo, data_dir, transactions, training)
+
+
+def entity_sample(transactions: pd.DataFrame, n: int, seed: int = 3) -> list[dict[str, Any]]:
+    """``n`` real (customer, merchant, amount) rows of the demo transactions, in random order."""
+    rng = np.random.default_rng(seed)
+    picked = transactions.iloc[rng.choice(len(transactions), n, replace=n > len(transactions))]
+    return [
+        {"customer_id": int(c), "merchant_id": int(m), "amount": float(a)}
+        for c, m, a in picked[["customer_id", "merchant_id", "amount"]].itertuples(index=False)
+    ]

@@ -1,0 +1,83 @@
+"""Targets, the results table and the JSON file, from a results dict of the bench's shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from rich.console import Console
+
+from bench.report import check_targets, results_table, saturation_ratios, write_json
+
+
+def _latency(p50: float, p99: float) -> dict[str, float]:
+    return {"p50_ms": p50, "p90_ms": p50 * 1.5, "p99_ms": p99, "max_ms": p99 * 2}
+
+
+def _results() -> dict[str, Any]:
+    run = {"ok": 1000, "errors": 0, "non_2xx": 0}
+    saturation = {
+        "ours": {"rps": 3000.0, "p50_ms": 9.0, "p99_ms": 30.0, "non_2xx": 0, "socket_errors": 0},
+        "feast": {"rps": 1000.0, "p50_ms": 30.0, "p99_ms": 90.0, "non_2xx": 0, "socket_errors": 1},
+        "ours_no_log": {"rps": 3100.0},
+    }
+    ratios = saturation_ratios(saturation)
+    saturation["ratio_ours_to_feast"] = ratios["ratio_ours_to_feast"]
+    fetch_row = {"entities": 1000, "ours_p50_ms": 5.0, "feast_sync_p50_ms": 30.0,
+                 "feast_async_p50_ms": 35.0, "ratio_sync_p50": 6.0,
+                 "ratio_async_p50": 7.0}  # fmt: skip
+    results: dict[str, Any] = {
+        "meta": {"mode": "quick", "cores": 2},
+        "saturation": saturation,
+        "log_cost": ratios["log_cost"],
+        "open_loop": {
+            "ours": {"500": {**run, "latency": _latency(2.0, 8.0)}},
+            "feast": {"500": {**run, "latency": _latency(20.0, 400.0)}},
+        },
+        "feature_fetch": {"sizes": [fetch_row], "parity": {"identical": True, "rows_checked": 9}},
+        "score_1000": {"entities": 1000, "latency": _latency(30.0, 40.0)},
+        "drift": {"rows": 10, "process_wall_s": 12.0, "check_s": 9.0, "max_rss_kib": 2 * 2**20},
+        "retraining": {"rows": 10, "ok": False, "stopped_for": "memory", "max_rss_kib": 2**23,
+                       "wall_s": 40.0, "last_step": "fetching point-in-time features",
+                       "feast_historical_s": None, "lightgbm_s": None, "train_model_s": None},
+    }  # fmt: skip
+    results["targets"] = check_targets(results)
+    return results
+
+
+def test_each_target_is_judged_from_its_figure() -> None:
+    verdicts = {t["name"]: (t["measured"], t["met"]) for t in _results()["targets"]}
+    assert verdicts["throughput_vs_feast"] == (3.0, True)
+    assert verdicts["p99_at_500_rps_ms"] == (8.0, True)
+    assert verdicts["fetch_1000_ratio"] == (6.0, False)
+    assert verdicts["score_1000_p50_ms"] == (30.0, False)
+    assert verdicts["log_cost_pct"][1] is True  # 3000 vs 3100 req/s: 3.2%
+    assert verdicts["drift_wall_s"] == (12.0, True)
+    assert verdicts["drift_rss_gib"] == (2.0, False)
+
+
+def test_a_figure_that_was_not_measured_has_no_verdict() -> None:
+    targets = {t["name"]: t for t in check_targets({"meta": {}})}
+    assert targets["throughput_vs_feast"]["measured"] is None
+    assert targets["throughput_vs_feast"]["met"] is None
+
+
+def test_the_table_shows_figures_ratios_and_verdicts() -> None:
+    console = Console(width=200, record=True, color_system=None)
+    console.print(results_table(_results()))
+    text = console.export_text()
+    for figure in ("3,000", "1,000", "3.00x", "6.0x", "30.0 / 40.0 ms", "2.00 GiB"):
+        assert figure in text
+    assert "2.0 / 3.0 / 8.0 / 16.0 ms" in text
+    assert "3.2% cost" in text
+    assert "did not finish: stopped (memory)" in text
+    assert text.count("missed") == 3
+
+
+def test_results_go_to_a_json_file_named_by_utc_time(tmp_path: Path) -> None:
+    started = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    path = write_json({"a": 1}, tmp_path / "out", started)
+    assert path == tmp_path / "out" / "bench-20260102T030405Z.json"
+    assert orjson.loads(path.read_bytes()) == {"a": 1}
