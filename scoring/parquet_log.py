@@ -6,6 +6,7 @@ DuckDB and Spark all skip dot-files) sees a file whole or not at all, even after
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -151,16 +153,17 @@ class ParquetLogWriter:
             groups[(batch.partition, batch.schema)].append(batch)
         failed: list[PendingBatch] = []
         for (partition, schema), batches in groups.items():
-            try:
-                table = self._table(schema, batches)
-            except (pa.ArrowException, TypeError, ValueError) as exc:
+            table, bad = self._table(schema, batches)
+            if bad:
                 # A batch Arrow cannot take is a bug upstream; keeping it would block the rest.
-                log.error("%s: dropping %d rows that do not fit the schema: %s",
-                          self._name, sum(b.rows for b in batches), exc)  # fmt: skip
+                rows = sum(b.rows for b in bad)
+                log.error("%s: dropping %d rows that do not fit the schema", self._name, rows)
                 with self._lock:
-                    self._buffered -= sum(b.rows for b in batches)
-                    self._dropped += sum(b.rows for b in batches)
+                    self._buffered -= rows
+                    self._dropped += rows
+            if table is None:
                 continue
+            good = [b for b in batches if b not in bad]
             try:
                 self._write_file(partition, table)
             except OSError as exc:
@@ -169,7 +172,7 @@ class ParquetLogWriter:
                 )
                 with self._lock:
                     self._errors += 1
-                failed.extend(batches)
+                failed.extend(good)
                 continue
             with self._lock:
                 self._written += table.num_rows
@@ -182,15 +185,24 @@ class ParquetLogWriter:
                 self._buffer = failed + self._buffer
         return not failed
 
-    def _table(self, schema: pa.Schema, batches: list[PendingBatch]) -> pa.Table:
-        tables = []
-        for batch in batches:
-            columns = batch.build()
-            arrays = [
-                pa.array(columns[field.name], type=field.type, from_pandas=True) for field in schema
-            ]
-            tables.append(pa.Table.from_arrays(arrays, schema=schema))
-        return pa.concat_tables(tables)
+    def _table(
+        self, schema: pa.Schema, batches: list[PendingBatch]
+    ) -> tuple[pa.Table | None, list[PendingBatch]]:
+        """One table of all ``batches``, and the batches that had to be left out."""
+        built = [(batch, batch.build()) for batch in batches]
+        try:
+            # One conversion per column per flush: converting each request's few values
+            # separately cost more than everything else the log does.
+            return _merged_table(schema, [columns for _, columns in built]), []
+        except (pa.ArrowException, TypeError, ValueError):
+            pass
+        tables, bad = [], []
+        for batch, columns in built:  # find the culprit; the rest is written
+            try:
+                tables.append(_merged_table(schema, [columns]))
+            except (pa.ArrowException, TypeError, ValueError):
+                bad.append(batch)
+        return (pa.concat_tables(tables) if tables else None), bad
 
     def _write_file(self, partition: tuple[str, ...], table: pa.Table) -> None:
         folder = self.root.joinpath(*partition)
@@ -207,3 +219,16 @@ class ParquetLogWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _merged_table(schema: pa.Schema, parts: list[Columns]) -> pa.Table:
+    arrays = []
+    for field in schema:
+        chunks = [part[field.name] for part in parts]
+        values: Any
+        if all(isinstance(chunk, np.ndarray) for chunk in chunks):
+            values = np.concatenate(chunks)
+        else:
+            values = list(itertools.chain.from_iterable(chunks))
+        arrays.append(pa.array(values, type=field.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
