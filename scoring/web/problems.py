@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
 from scoring.errors import (
@@ -75,6 +77,12 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "Invalid request", detail, errors=errors)
 
+    async def on_client_gone(_request: Request, _exc: Exception) -> Response:
+        # The client hung up before its body arrived: nobody reads this answer, and it is no
+        # server error (nginx logs the same case as 499).
+        return Response(status_code=499)
+
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(ScoringError, on_domain_error)
     app.add_exception_handler(FeatureStoreError, on_domain_error)
     app.add_exception_handler(HTTPException, on_http_error)

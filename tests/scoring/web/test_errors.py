@@ -196,3 +196,34 @@ def test_missing_model_directory_stops_start_up_with_the_reason(
     with pytest.raises(ModelLoadError, match=r"fraud v1: .*model\.txt is missing"):  # noqa: SIM117
         with TestClient(create_app(broken)):
             pass
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_server_error(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Drive the ASGI app directly: the body never completes, the client disconnects."""
+    app = create_app(settings)
+    sent: list[dict[str, Any]] = []
+    messages = [
+        {"type": "http.request", "body": b'{"entities": [', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with TestClient(app) as client:  # runs the lifespan, whose state the route needs
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "path": "/score", "raw_path": b"/score", "query_string": b"",
+            "headers": [(b"content-type", b"application/json")], "scheme": "http",
+            "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000), "root_path": "",
+            "state": dict(client.app_state),
+        }  # fmt: skip
+        assert client.portal is not None
+        client.portal.call(app, scope, receive, send)
+    assert sent[0]["status"] == 499
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
