@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from features.errors import FeatureServiceNotFound
@@ -30,3 +31,19 @@ def test_unknown_service(demo_repo: DemoRepo) -> None:
     store = open_feature_store(demo_repo.path, demo_repo.online_store)
     with pytest.raises(FeatureServiceNotFound, match="'fraud_v9'"):
         service_schema(store, "fraud_v9")
+
+
+def test_chunked_point_in_time_join_equals_one_join(demo_repo: DemoRepo) -> None:
+    """Slicing the labels (to bound Feast's memory) gives the same training rows."""
+    from features.training import EVENT_TIMESTAMP, historical_features
+
+    store = open_feature_store(demo_repo.path, demo_repo.online_store)
+    schema = service_schema(store, "fraud_v1")
+    labels = demo_repo.data.transactions.sample(3000, random_state=4)
+    whole = historical_features(store, "fraud_v1", schema, labels, "is_fraud")
+    sliced = historical_features(store, "fraud_v1", schema, labels, "is_fraud", chunk_rows=700)
+    order = [EVENT_TIMESTAMP, "customer_id", "merchant_id", "amount"]
+    whole = whole.sort_values(order).reset_index(drop=True)
+    sliced = sliced.sort_values(order).reset_index(drop=True)
+    assert len(sliced) == 3000
+    pd.testing.assert_frame_equal(sliced[whole.columns], whole, check_dtype=False)
