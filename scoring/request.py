@@ -75,37 +75,43 @@ def _type_problem(field: InputField, value: Any) -> str | None:
     return None if math.isfinite(value) else "must be a finite number"
 
 
+_PLAIN_TYPES: dict[FieldType, type] = {FieldType.STRING: str, FieldType.BOOLEAN: bool}
+
+
 def entity_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows Feast is asked for: join keys and request fields only, each of the right type."""
-    fields = [*schema.join_keys, *schema.request_fields]
     join_keys = {k.name for k in schema.join_keys}
+    fields = [
+        (f, "join key" if f.name in join_keys else "request field")
+        for f in (*schema.join_keys, *schema.request_fields)
+    ]
+    low, high = _INT64
     problems: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     for i, entity in enumerate(entities):
         row: dict[str, Any] = {}
-        for field in fields:
-            what = "join key" if field.name in join_keys else "request field"
-            if field.name not in entity or entity[field.name] is None:
-                problems.append(
-                    {
-                        "row": i,
-                        "field": field.name,
-                        "message": f"entities[{i}]: missing {what} {field.name!r}",
-                    }
-                )
+        for field, what in fields:
+            name = field.name
+            value: Any = entity.get(name)
+            kind = type(value)
+            # The common case first, by exact type (bool is not an int here); the message is
+            # only worked out for a value that fails.
+            if field.type is FieldType.NUMBER:
+                if kind is int or (kind is float and value - value == 0.0):  # inf, NaN fail
+                    row[name] = float(value)
+                    continue
+            elif field.type is FieldType.INTEGER:
+                if kind is int and low <= value <= high:
+                    row[name] = value
+                    continue
+            elif kind is _PLAIN_TYPES[field.type]:
+                row[name] = value
                 continue
-            value = entity[field.name]
-            problem = _type_problem(field, value)
-            if problem is not None:
-                problems.append(
-                    {
-                        "row": i,
-                        "field": field.name,
-                        "message": f"entities[{i}]: {what} {field.name!r} {problem}",
-                    }
-                )
-                continue
-            row[field.name] = float(value) if field.type is FieldType.NUMBER else value
+            if value is None:
+                message = f"entities[{i}]: missing {what} {name!r}"
+            else:
+                message = f"entities[{i}]: {what} {name!r} {_type_problem(field, value)}"
+            problems.append({"row": i, "field": name, "message": message})
         rows.append(row)
         if len(problems) >= 20:  # enough to fix the client; don't build a huge error body
             break

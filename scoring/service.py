@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from features.readers import FeatureReader
 from features.schema import FieldType
 from scoring.batching import Computed, MicroBatcher
@@ -92,13 +94,18 @@ class ScoringService:
         columns, scores, missing = computed.columns, computed.scores, computed.missing
         names = model.schema.feature_names
         post = model.manifest.postprocess
-        labels = [post.label(float(score)) for score in scores]
+        negative, positive = post.labels
+        score_list: list[float] = scores.tolist()
+        labels = [positive if score >= post.threshold else negative for score in score_list]
+        # Most rows miss nothing: only rows that do pay for building their list of names.
+        with_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
+        names_array = np.array(names, dtype=object)
         predictions: list[dict[str, Any]] = []
         for i in range(n):
             prediction: dict[str, Any] = {
-                "score": float(scores[i]),
+                "score": score_list[i],
                 "label": labels[i],
-                "missing": [names[j] for j in missing[i].nonzero()[0]],
+                "missing": names_array[missing[i]].tolist() if with_missing[i] else [],
             }
             if request.include_features:
                 prediction["features"] = {name: columns[name][i] for name in names}
