@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -30,12 +31,31 @@ def redis_answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
         client.close()
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
 def free_port() -> int:
-    """A TCP port on the loopback that nothing listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port on the loopback that nothing listens on right now.
+
+    Chosen below the kernel's ephemeral range: a port from that range (what binding port 0
+    returns) can be taken as the source port of any outgoing connection, say to Redis,
+    between this call and the server binding it.
+    """
+    low = 32768
+    if _EPHEMERAL_RANGE.is_file():
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded range: fall back to the kernel's choice
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 class LocalRedisServer:
