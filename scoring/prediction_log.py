@@ -63,11 +63,10 @@ class PredictionLog:
         """Queue one request's rows; the Arrow conversion happens on the writer thread."""
         n = len(batch.rows)
         partition = (f"model={batch.model.name}", f"date={batch.logged_at.date().isoformat()}")
-        inputs = [
-            f.name for f in (*batch.model.schema.join_keys, *batch.model.schema.request_fields)
-        ]
 
         def build() -> Columns:
+            schema = batch.model.schema
+            inputs = [f.name for f in (*schema.join_keys, *schema.request_fields)]
             columns: Columns = {
                 "request_id": [batch.request_id] * n,
                 "logged_at": [batch.logged_at] * n,

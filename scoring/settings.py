@@ -109,12 +109,17 @@ class Settings(BaseSettings):
             return self.admin_key_file.read_text().strip() or None
         return None
 
+    def online_store_address(self) -> tuple[str, int]:
+        """Host and port of the online store's (first) Redis node."""
+        host, _, port = self.online_store.split(",")[0].rpartition(":")
+        return host or "127.0.0.1", int(port or 6379)
+
     def service_redis_url(self) -> str:
         """``redis_url``, or a URL to the online store's Redis when that is unset."""
         if self.redis_url:
             return self.redis_url
-        host, _, port = self.online_store.split(",")[0].rpartition(":")
-        return f"redis://{host or '127.0.0.1'}:{port or 6379}/0"
+        host, port = self.online_store_address()
+        return f"redis://{host}:{port}/0"
 
     @property
     def models_dir(self) -> Path:

@@ -35,9 +35,7 @@ class DemoResult:
 
 def ensure_online_store(settings: Settings, say: Say) -> LocalRedisServer | None:
     """Make sure Redis answers at the configured address, starting a local one if we can."""
-    address = settings.online_store.split(",")[0]
-    host, _, port_text = address.rpartition(":")
-    host, port = host or "127.0.0.1", int(port_text or 6379)
+    host, port = settings.online_store_address()
     if redis_answers(host, port):
         say(f"online store: Redis at {host}:{port}")
         return None
