@@ -4,8 +4,12 @@ Feast's online read (``feast.utils._augment_response_with_on_demand_transforms``
 whole response into a dict or an Arrow table, hides from each view the features of views it
 did not declare, calls ``transform_dict`` (python mode) or ``transform_arrow`` (pandas mode)
 and converts each output through ``python_values_to_proto_values`` and back. That function
-works on a protobuf response we never build, so the column selection is mirrored here, while
-the transformation and both conversions are Feast's own functions.
+works on a protobuf response we never build, so the column selection is mirrored here.
+
+Python-mode views go through Feast's ``transform_dict``. Pandas-mode views get the very frame
+Feast would build (``features.feast_frames``) without its Arrow round trip, which costs several
+times the view's own function on a small request; a column that is not a plain case takes
+Feast's ``transform_arrow``. The value conversions are Feast's own functions.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
@@ -22,6 +27,7 @@ from feast.utils import _parse_feature_ref
 from feast.value_type import ValueType
 
 from features.errors import UnsupportedFeature
+from features.feast_frames import feast_column, feast_frame
 
 Columns = dict[str, list[Any]]
 InputColumns = Mapping[str, Sequence[Any]]
@@ -66,6 +72,23 @@ class OnDemandTransforms:
                     "substrait; the fast Redis read leaves those to Feast's SDK"
                 )
         self._hidden = {name: self._undeclared_columns(odfv) for name, odfv in self._odfvs.items()}
+        # Outputs carry full names (``<view>__<feature>``); the schema has the short ones.
+        # (Feast rebuilds ``odfv.schema`` on every access: read it once.)
+        self._dtypes: dict[str, dict[str, Any]] = {}
+        for name, odfv in self._odfvs.items():
+            prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
+            fields = odfv.schema
+            self._dtypes[name] = {f.name: f.dtype for f in fields}
+            self._dtypes[name] |= {prefix + f.name: f.dtype for f in fields}
+        self._short_outputs = {odfv.name: {f.name for f in odfv.features} for odfv in odfvs}
+        self._source_names = {
+            odfv.name: [
+                (f"{projection.name}__{feature.name}", feature.name)
+                for projection in odfv.source_feature_view_projections.values()
+                for feature in projection.features
+            ]
+            for odfv in self._odfvs.values()
+        }
 
     def _undeclared_columns(self, odfv: OnDemandFeatureView) -> set[str]:
         """Columns Feast hides from ``odfv``: features of views it did not declare (#6158)."""
@@ -96,28 +119,55 @@ class OnDemandTransforms:
         for name, outputs in self._outputs.items():
             odfv = self._odfvs[name]
             hidden = self._hidden[name]
-            transformed: Any
+            visible = {k: v for k, v in columns.items() if k not in hidden}
+            vectors: Mapping[str, Any] | None = None
             if odfv.mode == "python":
-                inputs = {k: v for k, v in columns.items() if k not in hidden}
-                transformed = odfv.transform_dict(inputs)
-                available = list(transformed)
+                vectors = {k: v if isinstance(v, list) else [v]
+                           for k, v in odfv.transform_dict(visible).items()}  # fmt: skip
             else:
-                # Only the columns the view may see go to Arrow: converting the rest is waste.
-                table = pa.Table.from_pydict({k: v for k, v in columns.items() if k not in hidden})
-                transformed = odfv.transform_arrow(table, True)
-                available = transformed.column_names
-            # Outputs carry full names (``<view>__<feature>``); the schema has the short ones.
-            prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
-            schema = {f.name: f.dtype for f in odfv.schema}
-            schema |= {prefix + f.name: f.dtype for f in odfv.schema}
-            for output in (c for c in available if c in outputs):
-                vector = transformed[output]
-                if odfv.mode == "python":
-                    vector = vector if isinstance(vector, list) else [vector]
-                else:
-                    vector = vector.to_numpy()
-                result[output] = self._as_feast_returns(vector, schema.get(output), output)
+                vectors = self._pandas_direct(odfv, visible)
+                if vectors is None:  # a column Arrow must convert itself: Feast's own route
+                    table = odfv.transform_arrow(pa.Table.from_pydict(visible), True)
+                    vectors = {c: table[c].to_numpy() for c in table.column_names}
+            schema = self._dtypes[name]
+            for output in (c for c in vectors if c in outputs):
+                result[output] = self._as_feast_returns(vectors[output], schema.get(output), output)
         return result
+
+    def _pandas_direct(
+        self, odfv: OnDemandFeatureView, columns: InputColumns
+    ) -> dict[str, Any] | None:
+        """The columns ``odfv.transform_arrow(table, True)`` would give, without Arrow; or None.
+
+        The view's function gets the frame Feast would build; None sends the caller to Feast.
+        """
+        # _preprocess_arrow_table: each source feature under its short and its full name.
+        present, aliases, cleanup = set(columns), [], set()
+        for full, short in self._source_names[odfv.name]:
+            if full in present:
+                aliases.append((short, full))
+                cleanup.add(short)
+                present.add(short)
+            elif short in present:
+                aliases.append((full, short))
+                cleanup.add(full)
+                present.add(full)
+        frame = feast_frame(columns, aliases)
+        if frame is None:
+            return None
+        transformation = odfv.feature_transformation
+        assert transformation is not None
+        output = transformation.udf(frame)
+        if not isinstance(output, pd.DataFrame):
+            return None
+        prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
+        outputs = self._short_outputs[odfv.name]
+        # _postprocess_arrow_table: drop the aliases, give short output names their full name.
+        names = [prefix + c if c in outputs else c for c in output.columns if c not in cleanup]
+        kept = [c for c in output.columns if c not in cleanup]
+        if len(set(names)) != len(names) or not all(isinstance(c, str) for c in kept):
+            return None
+        return {n: feast_column(output[c]) for n, c in zip(names, kept, strict=True)}
 
     def _as_feast_returns(self, vector: Any, dtype: Any, name: str) -> list[Any]:
         value_type = ValueType.UNKNOWN

@@ -21,7 +21,7 @@ from typing import Any
 
 from feast import FeatureService, FeatureStore, utils
 from feast.feature_view import DUMMY_ENTITY, DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
-from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig, _versioned_fv_name
 from feast.value_type import ValueType
 from redis.exceptions import RedisError
 
@@ -60,6 +60,13 @@ class ServicePlan:
     request_fields: tuple[str, ...]
     transforms: OnDemandTransforms | None
     entityless: bool
+    transform_columns: tuple[str, ...] = ()
+    """The fetched columns in the order of Feast's response, which on-demand views see.
+
+    Feast's Redis read appends each view's ``_ts:<view>`` field to the list of requested
+    features (``_generate_hset_keys_for_features``), so its response, and the input of every
+    on-demand view, has an all-null ``<view>___ts:<view>`` column per view: included here.
+    """
 
 
 def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
@@ -84,6 +91,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
     groups = {}
     feature_types: dict[str, ValueType] = {}
     fetched_order: list[str] = []
+    response_order: list[str] = []
     for table, requested in grouped_refs:
         # Feast's own mapping from the row's (possibly aliased) columns to the stored join keys.
         identity: dict[str, Any] = {c: c for c in row_key_columns}
@@ -100,6 +108,8 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
             outputs.append((full_name, dtypes[feature]))
             feature_types[full_name] = feature_types[feature] = dtypes[feature]
             fetched_order.append(full_name)
+            response_order.append(full_name)
+        response_order.append(f"{view_name}___ts:{_versioned_fv_name(table, config)}")
 
     entities = []
     for group_key, (fields, outputs) in groups.items():
@@ -120,6 +130,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
         request_fields=tuple(sorted(needed_request_data)),
         transforms=transforms,
         entityless=entityless,
+        transform_columns=tuple(response_order),
     )
 
 
@@ -225,16 +236,21 @@ class RedisOnlineFeatureReader:
         rows: Sequence[Mapping[str, Any]],
         features: Mapping[str, Sequence[Any]],
     ) -> dict[str, list[Any]]:
-        # Feast's transform input: join keys, then request data, then the fetched features,
-        # each as the Python values its own response would hold.
+        # Feast's transform input is its response: the join keys, then the request data, each
+        # in the order of the rows' own keys, then the fetched columns in the order of its read.
+        n = len(rows)
+        first = rows[0] if rows else {}
         inputs: dict[str, Sequence[Any]] = {}
-        for key, value_type in plan.join_key_types.items():
-            if rows and key in rows[0]:
+        for key in first:
+            value_type = plan.join_key_types.get(key)
+            if value_type is not None:
                 inputs[key] = python_values_as_feast_returns([r[key] for r in rows], value_type)
-        for field in plan.request_fields:
-            values = [r[field] for r in rows]
-            inputs[field] = python_values_as_feast_returns(values, ValueType.UNKNOWN)
-        inputs.update(features)
+        for key in first:
+            if key in plan.request_fields:
+                values = [r[key] for r in rows]
+                inputs[key] = python_values_as_feast_returns(values, ValueType.UNKNOWN)
+        for name in plan.transform_columns:
+            inputs[name] = features[name] if name in features else [None] * n
         return transforms.apply(inputs)
 
     async def close(self) -> None:

@@ -119,9 +119,39 @@ def user_mix(inputs: dict) -> dict:
     }
 
 
+# The two views below put every column's name and dtype, and every cell's type and value,
+# into their output: any difference in the frame a pandas-mode view is handed shows up there.
+# One sees only plain columns (the fast frame), the other a timestamp (Feast's Arrow route).
+@on_demand_feature_view(
+    sources=[item_info, shop_info, user_extra, order],
+    schema=[Field(name="frame", dtype=String)],
+    mode="pandas",
+)
+def plain_frame(inputs: pd.DataFrame) -> pd.DataFrame:
+    head = "|".join(f"{c}:{inputs[c].dtype}" for c in inputs.columns)
+    cells = [inputs[c].tolist() for c in inputs.columns]
+    text = [head + "||" + "|".join(f"{type(v).__name__}:{v!r}" for v in row)
+            for row in zip(*cells)]
+    return pd.DataFrame({"frame": text}, index=inputs.index)
+
+
+@on_demand_feature_view(
+    sources=[user_stats, order],
+    schema=[Field(name="frame", dtype=String)],
+    mode="pandas",
+)
+def timestamp_frame(inputs: pd.DataFrame) -> pd.DataFrame:
+    head = "|".join(f"{c}:{inputs[c].dtype}" for c in inputs.columns)
+    cells = [inputs[c].tolist() for c in inputs.columns]
+    text = [head + "||" + "|".join(f"{type(v).__name__}:{v!r}" for v in row)
+            for row in zip(*cells)]
+    return pd.DataFrame({"frame": text}, index=inputs.index)
+
+
 everything = FeatureService(
     name="everything",
-    features=[user_stats, user_extra, item_info, shop_info, item_ratio, user_mix],
+    features=[user_stats, user_extra, item_info, shop_info, item_ratio, user_mix, plain_frame,
+              timestamp_frame],
 )
 plain = FeatureService(name="plain", features=[user_stats, shop_info[["rating"]]])
 """

@@ -64,6 +64,12 @@ def test_every_scalar_type_matches_feast(typed_repo: Any, same_features: Parity)
     assert any(isinstance(v, float) for v in theirs["user_stats__f32"])
     assert any(v is not None for v in theirs["user_stats__seen"])
     assert None in theirs["item_ratio__price_ratio"]
+    # The frames handed to pandas-mode views: nullable ints, floats, bools and strings.
+    plain = theirs["plain_frame__frame"][0]
+    for column in ("item_id:object", "amount:float64", "shop_info__open:"):
+        assert column in plain
+    assert any("NoneType:None" in text for text in theirs["plain_frame__frame"])
+    assert "seen:datetime64" in theirs["timestamp_frame__frame"][0]
     # Feast 0.67 keeps a python-mode view's outputs only under the names its UDF returns,
     # so with full feature names it drops them; parity means we do too.
     assert "user_mix__shout" not in theirs

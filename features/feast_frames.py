@@ -1,0 +1,88 @@
+"""The pandas frames Feast hands a pandas-mode on-demand view, built without the Arrow round trip.
+
+For a pandas-mode view, Feast's online read builds ``pa.Table.from_pydict(response)`` (Arrow
+infers each column's type from its Python values), converts it with ``Table.to_pandas()``,
+calls the view's function, and converts the result back with ``Table.from_pandas``. For a
+single entity those conversions cost several times what the function itself does.
+
+:func:`feast_frame` builds the identical frame (same columns, order, dtypes and values)
+straight from NumPy arrays for the columns whose conversion is plain (ints, floats, bools,
+strings, nulls) and answers ``None`` for anything else, so that the caller takes Feast's own
+route. :func:`feast_column` reads an output column as ``Table.from_pandas`` would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+_NONE = type(None)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _ints_fit(values: Sequence[Any]) -> bool:
+    ints = [v for v in values if v is not None]
+    return not ints or (min(ints) >= _INT64_MIN and max(ints) <= _INT64_MAX)
+
+
+def arrow_pandas_column(values: Sequence[Any]) -> npt.NDArray[Any] | None:
+    """``pa.array(values).to_pandas()`` as a NumPy array, or ``None`` if it is not a plain case.
+
+    Arrow infers the type from the values: only None is the null type (pandas: object);
+    ints are int64, or float64 with NaN when some are None; floats are float64; bools are
+    bool, or object when some are None; strings are object. Mixed ints and floats, big ints,
+    timestamps and anything else are left to Arrow.
+    """
+    kinds = set(map(type, values))
+    nullable = _NONE in kinds
+    kinds.discard(_NONE)
+    if not kinds:
+        return np.array(values, dtype=object) if values else np.empty(0, dtype=object)
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)  # None becomes NaN, as Arrow's null does
+    if kinds == {int}:
+        if not _ints_fit(values):
+            return None
+        return np.array(values, dtype=np.float64 if nullable else np.int64)
+    if kinds == {bool}:
+        return np.array(values, dtype=object if nullable else np.bool_)
+    if kinds == {str} and not pd.get_option("future.infer_string"):
+        return np.array(values, dtype=object)
+    return None
+
+
+def feast_frame(
+    columns: Mapping[str, Sequence[Any]], aliases: Sequence[tuple[str, str]] = ()
+) -> pd.DataFrame | None:
+    """``pa.Table.from_pydict(columns)`` with ``aliases`` appended, ``.to_pandas()``; or None.
+
+    ``aliases`` are ``(new name, existing name)`` pairs: the extra columns Feast appends
+    (``OnDemandFeatureView._preprocess_arrow_table``) so a view sees both the short and the
+    full name of each source feature. ``None`` when any column is not a plain case, or an
+    alias would duplicate a name (Arrow allows duplicate columns, a dict does not).
+    """
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for name, values in columns.items():
+        array = arrow_pandas_column(values)
+        if array is None:
+            return None
+        arrays[name] = array
+    for new, existing in aliases:
+        if new in arrays:
+            return None
+        arrays[new] = arrays[existing].copy()  # a column of its own, as to_pandas makes it
+    # copy=False: the arrays are ours and fresh; consolidating them costs more than the view.
+    return pd.DataFrame(arrays, copy=False)
+
+
+def feast_column(series: pd.Series) -> npt.NDArray[Any]:
+    """An output column as ``pa.Table.from_pandas(frame)[name].to_numpy()`` gives it."""
+    if series.dtype == np.float64:
+        # from_pandas turns NaN into null and to_numpy turns null back into NaN: no change.
+        return series.to_numpy(dtype=np.float64, copy=True)
+    return pa.array(series, from_pandas=True).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
