@@ -44,7 +44,10 @@ def _encode_list(
     elif spec.kind is FeatureKind.TIMESTAMP:
         encoded = [nan if v is None or v != v else pd.Timestamp(v).timestamp() for v in values]
     else:  # NUMERIC and BOOLEAN: float(True) is 1.0
-        encoded = [nan if v is None else float(v) for v in values]
+        try:
+            return np.array(values, dtype=np.float64)  # None becomes NaN, in one C loop
+        except (TypeError, ValueError):
+            encoded = [nan if v is None else float(v) for v in values]
     return np.array(encoded, dtype=np.float64)
 
 
@@ -96,7 +99,10 @@ def encode_matrix(
             continue
         index = indexes.get(spec.name) if indexes is not None else None
         matrix[:, j] = encode_column(spec, values, levels.get(spec.name), index)
-        missing[:, j] = missing_mask(values)
+        if spec.kind is FeatureKind.CATEGORICAL or isinstance(values, pd.Series):
+            missing[:, j] = missing_mask(values)
+        else:  # these encode a raw value to NaN exactly when it is missing (None or NaN)
+            missing[:, j] = np.isnan(matrix[:, j])
     return matrix, missing
 
 

@@ -1,4 +1,8 @@
-"""Dependency aliases shared by the routes."""
+"""Dependency aliases shared by the routes.
+
+The providers are ``async def`` although they never await: FastAPI runs a plain ``def``
+dependency in a worker thread, a thread hop per request for a dictionary lookup.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,22 @@ from scoring.service import ScoringService
 from scoring.settings import Settings
 
 
-def _service(request: Request) -> ScoringService:
+async def _service(request: Request) -> ScoringService:
     service: ScoringService = request.state.service
     return service
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def _watcher(request: Request) -> ModelWatcher:
+async def _watcher(request: Request) -> ModelWatcher:
     watcher: ModelWatcher = request.state.watcher
     return watcher
 
 
-def _admin(request: Request) -> None:
+async def _admin(request: Request) -> None:
     key: str | None = request.state.admin_key
     if key is None:
         raise Forbidden("admin calls are disabled: set SCORER_ADMIN_KEY or SCORER_ADMIN_KEY_FILE")
