@@ -22,6 +22,17 @@ Rows = list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
+class RowsToScore:
+    """One request's rows on their way to a computation, and what the log keeps of it."""
+
+    request_id: str
+    route: str
+    rows: Rows
+    started: float
+    """``time.perf_counter()`` when the request reached the service."""
+
+
+@dataclass(frozen=True)
 class Computed:
     """The read and scored rows of one request (or of a whole batch)."""
 
@@ -38,14 +49,19 @@ class Computed:
         )
 
 
-Compute = Callable[[ScoringModel, Rows], Awaitable[Computed]]
+Compute = Callable[[ScoringModel, Sequence[RowsToScore]], Awaitable[Computed]]
+"""Reads, scores (and logs) the rows of several requests for one model version at once."""
 
 
 @dataclass
 class _Pending:
     model: ScoringModel
-    rows: Rows
+    request: RowsToScore
     future: asyncio.Future[Computed]
+
+    @property
+    def rows(self) -> Rows:
+        return self.request.rows
 
 
 class MicroBatcher:
@@ -59,10 +75,10 @@ class MicroBatcher:
         self.batches = 0
         self.requests = 0
 
-    async def submit(self, model: ScoringModel, rows: Rows) -> Computed:
-        """Queue the rows and wait for their share of a batch."""
+    async def submit(self, model: ScoringModel, request: RowsToScore) -> Computed:
+        """Queue the request's rows and wait for their share of a batch."""
         future: asyncio.Future[Computed] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(model, rows, future))
+        self._queue.put_nowait(_Pending(model, request, future))
         return await future
 
     def start(self) -> None:
@@ -102,9 +118,8 @@ class MicroBatcher:
             live = [p for p in batch if not p.future.done()]  # a client may have gone
             if not live:
                 continue
-            rows = [row for pending in live for row in pending.rows]
             try:
-                computed = await self._compute(first.model, rows)
+                computed = await self._compute(first.model, [p.request for p in live])
             except Exception as exc:  # every request of the batch gets the error
                 for pending in live:
                     if not pending.future.done():

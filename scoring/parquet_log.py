@@ -167,10 +167,13 @@ class ParquetLogWriter:
         """Turn the rows appended since the last call into Arrow tables, ready to write."""
         with self._lock:
             pending, self._buffer = self._buffer, []
-        groups: dict[tuple[tuple[str, ...], pa.Schema], list[PendingBatch]] = defaultdict(list)
+        # Grouped by the schema's identity: hashing a pa.Schema per batch cost more than the rest
+        # of the grouping. Each writer's caller holds one schema object per layout.
+        groups: dict[tuple[tuple[str, ...], int], list[PendingBatch]] = defaultdict(list)
         for batch in pending:
-            groups[(batch.partition, batch.schema)].append(batch)
-        for key, batches in groups.items():
+            groups[(batch.partition, id(batch.schema))].append(batch)
+        for batches in groups.values():
+            key = (batches[0].partition, batches[0].schema)
             table, bad = self._table(key[1], batches)
             if bad:
                 # A batch Arrow cannot take is a bug upstream; keeping it would block the rest.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from scoring.batching import Computed, RowsToScore
 from scoring.log_schema import LABELS_SCHEMA, prediction_log_schema
 from scoring.model import ScoringModel
 from scoring.parquet_log import Columns, LogCounters, ParquetLogWriter, PendingBatch
@@ -20,18 +21,50 @@ from scoring.settings import Settings
 
 @dataclass(frozen=True)
 class ScoredBatch:
-    """Everything about one request's rows that goes to the log."""
+    """One computation's rows (one request, or a micro-batch of several) on their way to the log."""
 
     model: ScoringModel
-    route: str
-    request_id: str
-    logged_at: datetime
+    requests: Sequence[RowsToScore]
     rows: Sequence[Mapping[str, Any]]
-    features: Mapping[str, Sequence[Any]]
-    scores: npt.NDArray[np.float64]
-    labels: Sequence[Any]
-    missing_count: npt.NDArray[np.int64]
-    latency_ms: float
+    """Every request's rows, in ``requests`` order."""
+    computed: Computed
+    logged_at: datetime
+    scored_at: float
+    """``time.perf_counter()`` when the scores were ready: latency is measured up to here."""
+
+    def columns(self) -> Columns:
+        """The log columns of these rows; run by the writer thread, off the request path."""
+        n = len(self.rows)
+        schema = self.model.schema
+        counts = [len(request.rows) for request in self.requests]
+        post = self.model.manifest.postprocess
+        negative, positive = (str(label) for label in post.labels)
+        latencies = [(self.scored_at - request.started) * 1000 for request in self.requests]
+        stamp = np.datetime64(self.logged_at.astimezone(UTC).replace(tzinfo=None), "us")
+        columns: Columns = {
+            "request_id": _per_row([r.request_id for r in self.requests], counts, n),
+            "logged_at": np.full(n, stamp),
+            "version": np.full(n, self.model.version, dtype=np.int32),
+            "route": _per_row([r.route for r in self.requests], counts, n),
+            "score": self.computed.scores,
+            "label": np.where(self.computed.scores >= post.threshold, positive, negative),
+            "missing_count": self.computed.missing.sum(axis=1, dtype=np.int32),
+            "latency_ms": np.repeat(np.array(latencies, dtype=np.float64), counts),
+        }
+        for field in (*schema.join_keys, *schema.request_fields):
+            columns[field.name] = [row.get(field.name) for row in self.rows]
+        features = self.computed.columns
+        for name in schema.feature_names:
+            values = features.get(name)
+            columns[name] = [None] * n if values is None else values
+        return columns
+
+
+def _per_row(values: list[Any], counts: list[int], rows: int) -> list[Any] | npt.NDArray[Any]:
+    """Per-request ``values`` repeated for each of the request's rows."""
+    if len(values) == rows:  # one row each, the usual case
+        return values
+    return np.repeat(np.array(values, dtype=object), counts)
 
 
 def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
@@ -60,30 +93,10 @@ class PredictionLog:
         return schema
 
     def append(self, batch: ScoredBatch) -> bool:
-        """Queue one request's rows; the Arrow conversion happens on the writer thread."""
-        n = len(batch.rows)
+        """Queue one computation's rows; the Arrow conversion happens on the writer thread."""
         partition = (f"model={batch.model.name}", f"date={batch.logged_at.date().isoformat()}")
-
-        def build() -> Columns:
-            schema = batch.model.schema
-            inputs = [f.name for f in (*schema.join_keys, *schema.request_fields)]
-            columns: Columns = {
-                "request_id": [batch.request_id] * n,
-                "logged_at": [batch.logged_at] * n,
-                "version": [batch.model.version] * n,
-                "route": [batch.route] * n,
-                "score": batch.scores,
-                "label": [str(label) for label in batch.labels],
-                "missing_count": batch.missing_count,
-                "latency_ms": [batch.latency_ms] * n,
-            }
-            for name in inputs:
-                columns[name] = [row.get(name) for row in batch.rows]
-            for name, values in batch.features.items():
-                columns[name] = values
-            return columns
-
-        return self.writer.append(PendingBatch(partition, self._schema(batch.model), n, build))
+        pending = PendingBatch(partition, self._schema(batch.model), len(batch.rows), batch.columns)
+        return self.writer.append(pending)
 
     def start(self) -> None:
         """Start writing."""

@@ -14,7 +14,7 @@ import numpy as np
 
 from features.readers import FeatureReader
 from features.schema import FieldType
-from scoring.batching import Computed, MicroBatcher
+from scoring.batching import Computed, MicroBatcher, RowsToScore
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog, ScoredBatch
@@ -56,15 +56,35 @@ class ScoringService:
             MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
         )
 
-    async def compute(self, model: ScoringModel, rows: list[dict[str, Any]]) -> Computed:
-        """Read the rows' features, encode them in manifest order and score them."""
+    async def compute(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        """Read the requests' features, encode them in manifest order, score and log them.
+
+        Logged here, once per computation: a micro-batch of small requests costs the log one
+        append, and the rows are in the log before any of them is answered.
+        """
+        if len(requests) == 1:
+            rows = requests[0].rows
+        else:
+            rows = [row for request in requests for row in request.rows]
         columns = await self.reader.read(model.schema.feature_service, rows)
         matrix, missing = model.encode(columns, len(rows))
         if len(rows) <= _INLINE_PREDICT_ROWS:
             scores = model.predict(matrix)
         else:
             scores = await asyncio.to_thread(model.predict, matrix)
-        return Computed(columns=columns, scores=scores, missing=missing)
+        computed = Computed(columns=columns, scores=scores, missing=missing)
+        if self.prediction_log is not None:
+            self.prediction_log.append(
+                ScoredBatch(
+                    model=model,
+                    requests=requests,
+                    rows=rows,
+                    computed=computed,
+                    logged_at=datetime.now(UTC),
+                    scored_at=time.perf_counter(),
+                )
+            )
+        return computed
 
     def route(self, name: str | None) -> tuple[ScoringModel, str]:
         """The model version that answers a request for ``name``, and the route taken."""
@@ -86,11 +106,12 @@ class ScoringService:
         started = time.perf_counter()
         model, route = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
+        scoring = RowsToScore(uuid.uuid4().hex, route, rows, started)
         n = len(rows)
         if self.batcher is not None and n <= self._batch_request_rows:
-            computed = await self.batcher.submit(model, rows)
+            computed = await self.batcher.submit(model, scoring)
         else:
-            computed = await self.compute(model, rows)
+            computed = await self.compute(model, [scoring])
         columns, scores, missing = computed.columns, computed.scores, computed.missing
         names = model.schema.feature_names
         post = model.manifest.postprocess
@@ -110,22 +131,7 @@ class ScoringService:
             if request.include_features:
                 prediction["features"] = {name: columns[name][i] for name in names}
             predictions.append(prediction)
-        request_id = uuid.uuid4().hex
-        if self.prediction_log is not None:
-            self.prediction_log.append(
-                ScoredBatch(
-                    model=model,
-                    route=route,
-                    request_id=request_id,
-                    logged_at=datetime.now(UTC),
-                    rows=rows,
-                    features={name: columns[name] for name in names},
-                    scores=scores,
-                    labels=labels,
-                    missing_count=missing.sum(axis=1),
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                )
-            )
+        request_id = scoring.request_id
         return {
             "request_id": request_id,
             "model": model.name,

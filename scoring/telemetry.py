@@ -11,7 +11,7 @@ from scoring.service import ScoringService
 
 
 class ServiceCollector(Collector):
-    """Served model versions and prediction/feedback log counters."""
+    """Served model versions, micro-batching, and prediction/feedback log counters."""
 
     def __init__(self, service: ScoringService) -> None:
         self._service = service
@@ -24,6 +24,16 @@ class ServiceCollector(Collector):
         for name, model in self._service.models.champions.items():
             served.add_metric([name], model.version)
         yield served
+        batcher = self._service.batcher
+        if batcher is not None:
+            yield CounterMetricFamily(
+                "scorer_microbatch_batches", "Computations run by the micro-batcher",
+                value=batcher.batches,
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "scorer_microbatch_requests", "Requests answered through the micro-batcher",
+                value=batcher.requests,
+            )  # fmt: skip
         logs = [
             ("predictions", self._service.prediction_log),
             ("labels", self._service.feedback_log),

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from scoring.batching import Computed, MicroBatcher
+from scoring.batching import Computed, MicroBatcher, RowsToScore
 from scoring.model import ScoringModel
 
 Rows = list[dict[str, Any]]
+
+
+def request(rows: Rows) -> RowsToScore:
+    return RowsToScore(request_id="r", route="champion", rows=rows, started=0.0)
 
 
 class Recorder:
@@ -21,8 +26,8 @@ class Recorder:
         self.batches: list[tuple[object, list[int]]] = []
         self.fail_on = fail_on
 
-    async def __call__(self, model: ScoringModel, rows: Rows) -> Computed:
-        xs = [int(r["x"]) for r in rows]
+    async def __call__(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        xs = [int(r["x"]) for request in requests for r in request.rows]
         self.batches.append((model, xs))
         await asyncio.sleep(0.01)  # a round trip, during which more requests queue up
         if self.fail_on in xs:
@@ -48,7 +53,9 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
         batcher = MicroBatcher(compute, max_rows=100)
         batcher.start()
         requests = [[{"x": 10 * i + k} for k in range(i % 3 + 1)] for i in range(30)]
-        results = await asyncio.gather(*(batcher.submit(MODEL_A, rows) for rows in requests))
+        results = await asyncio.gather(
+            *(batcher.submit(MODEL_A, request(rows)) for rows in requests)
+        )
         await batcher.stop()
         for rows, result in zip(requests, results, strict=True):
             assert result.columns["f"] == [r["x"] for r in rows]
@@ -65,7 +72,7 @@ def test_a_lone_request_does_not_wait() -> None:
         compute = Recorder()
         batcher = MicroBatcher(compute, max_rows=100)
         batcher.start()
-        result = await asyncio.wait_for(batcher.submit(MODEL_A, [{"x": 1}]), 1.0)
+        result = await asyncio.wait_for(batcher.submit(MODEL_A, request([{"x": 1}])), 1.0)
         assert result.scores.tolist() == [2.0]
         await batcher.stop()
         return compute
@@ -78,7 +85,9 @@ def test_row_limit_and_models_are_respected() -> None:
         compute = Recorder()
         batcher = MicroBatcher(compute, max_rows=4)
         batcher.start()
-        submits = [batcher.submit(MODEL_A if i % 2 else MODEL_B, [{"x": i}]) for i in range(12)]
+        submits = [
+            batcher.submit(MODEL_A if i % 2 else MODEL_B, request([{"x": i}])) for i in range(12)
+        ]
         await asyncio.gather(*submits)
         await batcher.stop()
         return compute
@@ -93,12 +102,13 @@ def test_an_error_reaches_every_request_of_the_batch_only() -> None:
     async def main() -> list[Any]:
         batcher = MicroBatcher(Recorder(fail_on=3), max_rows=100)
         batcher.start()
-        first = await batcher.submit(MODEL_A, [{"x": 0}])  # alone: fine
+        first = await batcher.submit(MODEL_A, request([{"x": 0}]))  # alone: fine
         assert first.scores.tolist() == [0.0]
         results = await asyncio.gather(
-            *(batcher.submit(MODEL_A, [{"x": i}]) for i in range(1, 6)), return_exceptions=True
+            *(batcher.submit(MODEL_A, request([{"x": i}])) for i in range(1, 6)),
+            return_exceptions=True,
         )
-        after = await batcher.submit(MODEL_A, [{"x": 9}])
+        after = await batcher.submit(MODEL_A, request([{"x": 9}]))
         assert after.scores.tolist() == [18.0]
         await batcher.stop()
         return list(results)
@@ -112,7 +122,7 @@ def test_an_error_reaches_every_request_of_the_batch_only() -> None:
 def test_stop_fails_queued_requests_instead_of_hanging() -> None:
     async def main() -> None:
         batcher = MicroBatcher(Recorder(), max_rows=100)  # never started
-        waiting = asyncio.ensure_future(batcher.submit(MODEL_A, [{"x": 1}]))
+        waiting = asyncio.ensure_future(batcher.submit(MODEL_A, request([{"x": 1}])))
         await asyncio.sleep(0)
         await batcher.stop()
         with pytest.raises(RuntimeError, match="shutting down"):

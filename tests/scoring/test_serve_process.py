@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import httpx2 as httpx
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from scoring.registry import ModelRegistry
@@ -110,3 +113,57 @@ def test_promotion_under_load_fails_no_request(own_settings: Settings, demo_repo
     assert set(load.statuses) == {200}, load.statuses
     assert load.versions[0] == 1
     assert load.versions[-50:] == [v2] * 50
+
+
+def test_micro_batched_requests_are_logged_row_for_row(
+    own_settings: Settings, demo_repo: DemoRepo
+) -> None:
+    """Concurrent requests of 1 to 3 rows share computations; each row is logged as its own."""
+    entities = sample_entities(demo_repo, 300)
+    bodies = [
+        {"entities": entities[i : i + 1 + i % 3], "include_features": True}
+        for i in range(0, 240, 2)
+    ]
+
+    async def send_all(url: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            responses = await asyncio.gather(*(client.post("/score", json=b) for b in bodies))
+            assert [r.status_code for r in responses] == [200] * len(bodies)
+            metrics = (await client.get("/metrics")).text
+        values = {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(metrics)
+            for sample in family.samples
+        }
+        batches = values["scorer_microbatch_batches_total"]
+        requests = values["scorer_microbatch_requests_total"]
+        assert requests == len(bodies)
+        assert batches < requests, "no two requests shared a computation"
+        return [r.json() for r in responses]
+
+    server = ServerProcess(own_settings, workers=1).start()
+    try:
+        answers = asyncio.run(send_all(server.url))
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        # A single uvicorn process re-raises SIGTERM once it has shut down cleanly.
+        assert server.wait() in (0, -signal.SIGTERM)
+    finally:
+        server.stop()
+    root = own_settings.data_dir / "logs" / "predictions"
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    logged: dict[str, list[dict[str, Any]]] = {}
+    for row in table.to_pylist():
+        logged.setdefault(row["request_id"], []).append(row)
+    assert sum(len(b["entities"]) for b in bodies) == table.num_rows
+    for body, answer in zip(bodies, answers, strict=True):
+        rows = sorted(logged[answer["request_id"]], key=lambda r: r["score"])
+        predictions = sorted(answer["predictions"], key=lambda p: p["score"])
+        assert len(rows) == len(predictions) == len(body["entities"])
+        for row, prediction in zip(rows, predictions, strict=True):
+            assert row["score"] == prediction["score"]
+            assert row["label"] == str(prediction["label"])
+            assert row["route"] == "champion"
+            assert row["latency_ms"] > 0
+            for name, value in prediction["features"].items():
+                assert row[name] == pytest.approx(value, nan_ok=True), name
