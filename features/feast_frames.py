@@ -76,8 +76,28 @@ def feast_frame(
         if new in arrays:
             return None
         arrays[new] = arrays[existing].copy()  # a column of its own, as to_pandas makes it
-    # copy=False: the arrays are ours and fresh; consolidating them costs more than the view.
-    return pd.DataFrame(arrays, copy=False)
+    return _frame(arrays)
+
+
+def _frame(arrays: dict[str, npt.NDArray[Any]]) -> pd.DataFrame:
+    """A frame of ``arrays``, one column each, not copied or consolidated.
+
+    ``DataFrame._from_arrays`` without its checks is a sixth of the public constructor's cost
+    (about 30 against 200 us for twenty one-row columns); the arrays are ours, fresh, 1-D and
+    of one length, which is what the checks are for. The public constructor is the fallback
+    should pandas drop the method; the tests compare both with Arrow's own conversion.
+    """
+    rows = len(next(iter(arrays.values()))) if arrays else 0
+    from_arrays = getattr(pd.DataFrame, "_from_arrays", None)
+    if from_arrays is None:
+        return pd.DataFrame(arrays, copy=False)
+    frame: pd.DataFrame = from_arrays(
+        list(arrays.values()),
+        columns=pd.Index(list(arrays), dtype=object),
+        index=pd.RangeIndex(rows),
+        verify_integrity=False,
+    )
+    return frame
 
 
 def feast_column(series: pd.Series) -> npt.NDArray[Any]:

@@ -6,9 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from features.readers import make_online_reader
 from features.store import open_feature_store
@@ -18,7 +19,7 @@ from scoring.reload import ModelWatcher
 from scoring.service import ScoringService, load_champions
 from scoring.settings import Settings
 from scoring.web.problems import install_problem_handlers
-from scoring.web.routes import router
+from scoring.web.routes import SCORE_OPERATION, router
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,18 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app, settings.retry_after_s)
     app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, plus the plain Starlette ``/score`` route it cannot see."""
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema["paths"] = {"/score": {"post": SCORE_OPERATION}, **schema["paths"]}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

@@ -121,3 +121,13 @@ def test_health_and_models(client: TestClient) -> None:
     assert [k["name"] for k in fraud["inputs"]["join_keys"]] == ["customer_id", "merchant_id"]
     assert [f["name"] for f in fraud["inputs"]["request_fields"]] == ["amount"]
     assert 0 < fraud["postprocess"]["threshold"] < 1
+
+
+def test_score_is_in_the_openapi_schema(own_settings: Settings) -> None:
+    with TestClient(create_app(own_settings)) as client:
+        schema = client.get("/openapi.json").json()
+        assert client.get("/score").status_code == 405
+    operation = schema["paths"]["/score"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["entities"]
+    assert "/models/{name}/promote" in schema["paths"]
