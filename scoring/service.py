@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -12,14 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from features.errors import FeatureStoreError
 from features.readers import FeatureReader
-from features.schema import FieldType
+from features.schema import FieldType, ServiceSchema
 from scoring.batching import Computed, MicroBatcher, RowsToScore
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog, ScoredBatch
 from scoring.registry import ModelRegistry
 from scoring.request import ScoreRequest, entity_rows
+
+log = logging.getLogger(__name__)
 
 # Below this many rows LightGBM predicts in tens of microseconds: a thread hop costs more.
 _INLINE_PREDICT_ROWS = 64
@@ -152,14 +156,30 @@ class ScoringService:
         if name is None:
             return None
         schema = self.models.champions[name].schema
-        samples = {
-            FieldType.INTEGER: 0,
-            FieldType.NUMBER: 0.0,
-            FieldType.STRING: "",
-            FieldType.BOOLEAN: False,
-        }
-        row = {f.name: samples[f.type] for f in (*schema.join_keys, *schema.request_fields)}
-        return schema.feature_service, row
+        return schema.feature_service, _made_up_row(schema)
+
+    async def warm_up(self) -> None:
+        """Read a made-up row for every served model before the first request does.
+
+        The first read of a feature service resolves it through Feast's registry and opens
+        the store's connections: tens of milliseconds no client should wait for.
+        """
+        for name, model in self.models.champions.items():
+            schema = model.schema
+            try:
+                await self.reader.read(schema.feature_service, [_made_up_row(schema)])
+            except FeatureStoreError as exc:
+                log.warning("warm-up read for model %s failed: %s", name, exc)
+
+
+def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
+    samples = {
+        FieldType.INTEGER: 0,
+        FieldType.NUMBER: 0.0,
+        FieldType.STRING: "",
+        FieldType.BOOLEAN: False,
+    }
+    return {f.name: samples[f.type] for f in (*schema.join_keys, *schema.request_fields)}
 
 
 def load_champions(
