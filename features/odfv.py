@@ -27,7 +27,7 @@ from feast.utils import _parse_feature_ref
 from feast.value_type import ValueType
 
 from features.errors import UnsupportedFeature
-from features.feast_frames import feast_column, feast_frame
+from features.feast_frames import feast_columns, feast_frame
 
 Columns = dict[str, list[Any]]
 InputColumns = Mapping[str, Sequence[Any]]
@@ -167,7 +167,7 @@ class OnDemandTransforms:
         kept = [c for c in output.columns if c not in cleanup]
         if len(set(names)) != len(names) or not all(isinstance(c, str) for c in kept):
             return None
-        return {n: feast_column(output[c]) for n, c in zip(names, kept, strict=True)}
+        return dict(zip(names, feast_columns(output, kept), strict=True))
 
     def _as_feast_returns(self, vector: Any, dtype: Any, name: str) -> list[Any]:
         value_type = ValueType.UNKNOWN
