@@ -141,16 +141,16 @@ def _decode_timestamp(column: list[bytes], value_type: ValueType) -> list[Any]:
 
 
 def _decode_string(column: list[bytes], value_type: ValueType) -> list[Any]:
-    # Strings become Python objects anyway: one cheap slice per value when the length fits a byte.
+    # Strings become Python objects anyway: one cheap slice per value when the length fits a
+    # byte. String features are mostly categories, so each distinct value is decoded once.
     tag = _STRING_TAG
-    values: list[Any] = []
-    append = values.append
-    for raw in column:
+    decoded: dict[bytes, Any] = {}
+    for raw in dict.fromkeys(column):
         if len(raw) >= 2 and raw[0] == tag and raw[1] < 0x80 and len(raw) == raw[1] + 2:
-            append(raw[2:].decode("utf-8"))
+            decoded[raw] = raw[2:].decode("utf-8")
         else:
-            append(decode_value(raw, value_type))
-    return values
+            decoded[raw] = decode_value(raw, value_type)
+    return list(map(decoded.__getitem__, column))
 
 
 _DECODERS: dict[ValueType, Callable[[list[bytes], ValueType], list[Any]]] = {

@@ -69,6 +69,17 @@ def test_wrong_types(client: TestClient, row: dict[str, Any], fragment: str) -> 
     assert_problem(client.post("/score", json={"entities": [row]}), 422, fragment)
 
 
+def test_a_bad_row_in_a_large_request_is_named(client: TestClient) -> None:
+    rows = [{**ROW, "customer_id": i, "amount": i} for i in range(30)]  # ints are numbers too
+    assert client.post("/score", json={"entities": rows}).status_code == 200
+    rows[17] = {**ROW, "merchant_id": "17"}
+    response = client.post("/score", json={"entities": rows})
+    assert_problem(response, 422, "entities[17]: join key 'merchant_id' must be an integer")
+    assert response.json()["errors"] == [
+        {"row": 17, "field": "merchant_id", "message": response.json()["detail"]}
+    ]
+
+
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers(client: TestClient, literal: str) -> None:
     raw = '{"entities": [{"customer_id": 1, "merchant_id": 2, "amount": LIT}]}'.replace(
