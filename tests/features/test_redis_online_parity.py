@@ -13,6 +13,7 @@ from features.online import OnlineFeatureReader
 from features.readers import make_online_reader
 from features.redis_online import RedisOnlineFeatureReader
 from features.store import open_feature_store
+from tests.features.conftest import assert_same_features
 from tests.utils.repo import DemoRepo
 
 Parity = Callable[[Mapping[str, Sequence[Any]], Mapping[str, Sequence[Any]], Sequence[str]], None]
@@ -135,3 +136,20 @@ def test_factory_picks_the_reader_by_store(typed_repo: Any, tmp_path: Any) -> No
         return type(redis_reader), type(sqlite_reader)
 
     assert asyncio.run(kinds()) == (RedisOnlineFeatureReader, OnlineFeatureReader)
+
+
+def test_both_reply_readers_agree(demo_repo: DemoRepo, monkeypatch: Any) -> None:
+    """Replies taken straight off hiredis equal redis-py's own per-reply read."""
+    from features import redis_fetch
+
+    store = open_feature_store(demo_repo.path, demo_repo.online_store)
+    customers = demo_repo.data.transactions["customer_id"].unique().tolist()
+    rows = [
+        {"customer_id": int(c), "merchant_id": 1 + i % 50, "amount": 10.0}
+        for i, c in enumerate(customers[:1500])
+    ]
+    fast = _read(store, "fraud_v1", rows)
+    monkeypatch.setattr(redis_fetch, "_NOT_ENOUGH_DATA", None)
+    per_reply = _read(store, "fraud_v1", rows)
+    assert_same_features(fast, per_reply, [])
+    assert sum(v is not None for v in fast["customer_profile__country"]) > 1000
