@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
 from scoring.batching import Computed, RowsToScore
@@ -33,23 +32,34 @@ class ScoredBatch:
     """``time.perf_counter()`` when the scores were ready: latency is measured up to here."""
 
     def columns(self) -> Columns:
-        """The log columns of these rows; run by the writer thread, off the request path."""
+        """The log columns of these rows; run by the writer thread, off the request path.
+
+        Mostly plain lists: most computations hold one row, and the writer converts each
+        column of many of them to Arrow at once, so a NumPy call per column per computation
+        would cost more than it saves.
+        """
         n = len(self.rows)
         schema = self.model.schema
-        counts = [len(request.rows) for request in self.requests]
         post = self.model.manifest.postprocess
         negative, positive = (str(label) for label in post.labels)
-        latencies = [(self.scored_at - request.started) * 1000 for request in self.requests]
-        stamp = np.datetime64(self.logged_at.astimezone(UTC).replace(tzinfo=None), "us")
+        scores = self.computed.scores
+        request_ids: list[Any] = []
+        routes: list[Any] = []
+        latencies: list[Any] = []
+        for request in self.requests:
+            count = len(request.rows)
+            request_ids += [request.request_id] * count
+            routes += [request.route] * count
+            latencies += [(self.scored_at - request.started) * 1000] * count
         columns: Columns = {
-            "request_id": _per_row([r.request_id for r in self.requests], counts, n),
-            "logged_at": np.full(n, stamp),
-            "version": np.full(n, self.model.version, dtype=np.int32),
-            "route": _per_row([r.route for r in self.requests], counts, n),
-            "score": self.computed.scores,
-            "label": np.where(self.computed.scores >= post.threshold, positive, negative),
+            "request_id": request_ids,
+            "logged_at": [self.logged_at] * n,
+            "version": [self.model.version] * n,
+            "route": routes,
+            "score": scores,
+            "label": [positive if s >= post.threshold else negative for s in scores.tolist()],
             "missing_count": self.computed.missing.sum(axis=1, dtype=np.int32),
-            "latency_ms": np.repeat(np.array(latencies, dtype=np.float64), counts),
+            "latency_ms": latencies,
         }
         for field in (*schema.join_keys, *schema.request_fields):
             columns[field.name] = [row.get(field.name) for row in self.rows]
@@ -58,13 +68,6 @@ class ScoredBatch:
             values = features.get(name)
             columns[name] = [None] * n if values is None else values
         return columns
-
-
-def _per_row(values: list[Any], counts: list[int], rows: int) -> list[Any] | npt.NDArray[Any]:
-    """Per-request ``values`` repeated for each of the request's rows."""
-    if len(values) == rows:  # one row each, the usual case
-        return values
-    return np.repeat(np.array(values, dtype=object), counts)
 
 
 def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
