@@ -120,7 +120,7 @@ class OnDemandTransforms:
             odfv = self._odfvs[name]
             hidden = self._hidden[name]
             visible = {k: v for k, v in columns.items() if k not in hidden}
-            vectors: Mapping[str, Any] | None = None
+            vectors: Mapping[str, Any] | None
             if odfv.mode == "python":
                 vectors = {k: v if isinstance(v, list) else [v]
                            for k, v in odfv.transform_dict(visible).items()}  # fmt: skip
@@ -139,7 +139,9 @@ class OnDemandTransforms:
     ) -> dict[str, Any] | None:
         """The columns ``odfv.transform_arrow(table, True)`` would give, without Arrow; or None.
 
-        The view's function gets the frame Feast would build; None sends the caller to Feast.
+        The view's function gets the frame Feast would build. None sends the caller to Feast's
+        own route, which runs the function again: only for outputs Arrow must rename or convert
+        itself (not a frame, or names that clash), which no view of ours produces.
         """
         # _preprocess_arrow_table: each source feature under its short and its full name.
         present, aliases, cleanup = set(columns), [], set()
