@@ -38,7 +38,9 @@ def _ints_fit(values: Sequence[Any]) -> bool:
     return not ints or (min(ints) >= _INT64_MIN and max(ints) <= _INT64_MAX)
 
 
-def arrow_pandas_column(values: Sequence[Any]) -> npt.NDArray[Any] | None:
+def arrow_pandas_column(
+    values: Sequence[Any], object_strings: bool | None = None
+) -> npt.NDArray[Any] | None:
     """``pa.array(values).to_pandas()`` as a NumPy array, or ``None`` if it is not a plain case.
 
     Arrow infers the type from the values: only None is the null type (pandas: object);
@@ -59,7 +61,9 @@ def arrow_pandas_column(values: Sequence[Any]) -> npt.NDArray[Any] | None:
         return np.array(values, dtype=np.float64 if nullable else np.int64)
     if kinds == {bool}:
         return np.array(values, dtype=object if nullable else np.bool_)
-    if kinds == {str} and not pd.get_option("future.infer_string"):
+    if object_strings is None:  # pandas' future string dtype off: strings convert to objects
+        object_strings = not pd.get_option("future.infer_string")
+    if kinds == {str} and object_strings:
         return np.array(values, dtype=object)
     return None
 
@@ -75,8 +79,9 @@ def feast_frame(
     alias would duplicate a name (Arrow allows duplicate columns, a dict does not).
     """
     arrays: dict[str, npt.NDArray[Any]] = {}
+    object_strings = not pd.get_option("future.infer_string")  # read once, not per column
     for name, values in columns.items():
-        array = arrow_pandas_column(values)
+        array = arrow_pandas_column(values, object_strings)
         if array is None:
             return None
         arrays[name] = array

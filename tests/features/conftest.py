@@ -122,6 +122,7 @@ def user_mix(inputs: dict) -> dict:
 # The two views below put every column's name and dtype, and every cell's type and value,
 # into their output: any difference in the frame a pandas-mode view is handed shows up there.
 # One sees only plain columns (the fast frame), the other a timestamp (Feast's Arrow route).
+# Feast serializes each view's function on its own, so the two bodies share no helper.
 @on_demand_feature_view(
     sources=[item_info, shop_info, user_extra, order],
     schema=[Field(name="frame", dtype=String)],
