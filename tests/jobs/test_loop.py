@@ -42,7 +42,8 @@ def test_drift_retrain_promote_without_restart(own_settings: Settings, demo_repo
     )
     traffic = shifted_traffic(demo_repo, 1500)
     server = ServerProcess(settings, extra_env={"SCORER_LOG_FLUSH_INTERVAL_S": "0.2"}).start()
-    load = Load(server.url, [e for e, _ in traffic[:300]], threads=2).start()
+    # A light load (2 threads, 5 ms apart) keeps the retrain's share of the 2 cores.
+    load = Load(server.url, [e for e, _ in traffic[:300]], threads=2, pause_s=0.005).start()
     try:
         feedback = []
         with httpx.Client(base_url=server.url, timeout=10) as client:
@@ -80,6 +81,7 @@ def test_drift_retrain_promote_without_restart(own_settings: Settings, demo_repo
         assert report["window"]["rows"] >= len(traffic)
 
         # The live service follows the promotion by itself.
+        assert load.running(), "the load ended before the retrain did; raise its time bound"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and load.versions[-20:] != [2] * 20:
             time.sleep(0.1)

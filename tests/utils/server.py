@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -94,12 +95,19 @@ class ServerProcess:
 
 @dataclass
 class Load:
-    """Client threads posting single-entity /score requests until stopped or bounded."""
+    """Client threads posting single-entity /score requests until stopped or bounded in time.
+
+    The bound is time, not a request count: a count runs out sooner the faster the service
+    gets, and a test waiting on a job (a retrain, say) would then watch a load that had
+    already ended.
+    """
 
     url: str
     entities: list[dict[str, Any]]
     threads: int = 4
-    max_requests_per_thread: int = 3000
+    max_seconds: float = 300.0
+    pause_s: float = 0.0
+    """Sleep between a thread's requests, to leave the machine's cores to a job under test."""
     statuses: Counter[int | str] = field(default_factory=Counter)
     versions: list[int] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -107,9 +115,10 @@ class Load:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _run(self, offset: int) -> None:
+        deadline = time.monotonic() + self.max_seconds
         with httpx.Client(timeout=10) as client:
-            for i in range(self.max_requests_per_thread):
-                if self._stop.is_set():
+            for i in itertools.count():
+                if self._stop.is_set() or time.monotonic() > deadline:
                     return
                 entity = self.entities[(offset + i * self.threads) % len(self.entities)]
                 try:
@@ -124,6 +133,8 @@ class Load:
                     self.statuses[response.status_code] += 1
                     if response.status_code == 200:
                         self.versions.append(response.json()["version"])
+                if self.pause_s and self._stop.wait(self.pause_s):
+                    return
 
     def start(self) -> Load:
         for k in range(self.threads):
@@ -131,6 +142,10 @@ class Load:
             thread.start()
             self._workers.append(thread)
         return self
+
+    def running(self) -> bool:
+        """Whether any client thread is still sending."""
+        return any(thread.is_alive() for thread in self._workers)
 
     def answered(self) -> int:
         with self._lock:
