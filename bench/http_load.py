@@ -1,7 +1,8 @@
 """The HTTP figures: saturation throughput (wrk), open-loop latency and 1000-entity ``/score``.
 
 The servers are loaded one at a time while the others idle, in interleaved rounds, so that
-noise from a shared machine lands on every server alike and the ratios stay fair.
+noise from a shared machine lands on every server alike and the ratios stay fair. Every other
+round runs them in reverse order: going first (after a longer idle) is not the same for all.
 """
 
 from __future__ import annotations
@@ -89,17 +90,26 @@ def _mean(runs: Sequence[Mapping[str, Any]], pick: Callable[[Mapping[str, Any]],
     return statistics.fmean(pick(run) for run in runs)
 
 
+def round_order(subjects: Sequence[Subject], round_index: int) -> list[Subject]:
+    """The order of a saturation round: as given, then reversed, and so on."""
+    return list(subjects) if round_index % 2 == 0 else list(reversed(subjects))
+
+
 def saturation(
     subjects: Sequence[Subject], config: BenchConfig, scripts_dir: Path, say: Say
 ) -> dict[str, Any]:
-    """wrk against each subject in interleaved rounds; means over the rounds."""
+    """wrk against each subject in interleaved rounds, each in the reverse order of the last.
+
+    Means over the rounds. Subjects given side by side stay side by side in every round, so
+    the log-on and log-off runs of our service see the same moment of the machine.
+    """
     scripts = {}
     for subject in subjects:
         scripts[subject.key] = scripts_dir / f"{subject.key}.lua"
         scripts[subject.key].write_text(wrk_script(subject.bodies))
     runs: dict[str, list[dict[str, Any]]] = {s.key: [] for s in subjects}
     for round_index in range(config.rounds):
-        for subject in subjects:
+        for subject in round_order(subjects, round_index):
             run = WrkRun(
                 subject.url,
                 scripts[subject.key],
