@@ -6,7 +6,6 @@ DuckDB and Spark all skip dot-files) sees a file whole or not at all, even after
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import socket
@@ -19,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,12 +35,18 @@ CONVERT_INTERVAL_S = 0.1
 
 @dataclass(frozen=True)
 class PendingBatch:
-    """Rows waiting to be written; ``build`` makes their columns, off the request path."""
+    """Rows waiting to be written, as ``payload``; ``build`` makes their columns later.
+
+    ``build`` takes the payloads of every batch with the same partition, schema and
+    ``build`` that a writer round holds, so columns are made once per round rather than once
+    per request, off the request path.
+    """
 
     partition: tuple[str, ...]
     schema: pa.Schema
     rows: int
-    build: Callable[[], Columns]
+    payload: Any
+    build: Callable[[Sequence[Any]], Columns]
 
 
 @dataclass(frozen=True)
@@ -169,9 +173,9 @@ class ParquetLogWriter:
             pending, self._buffer = self._buffer, []
         # Grouped by the schema's identity: hashing a pa.Schema per batch cost more than the rest
         # of the grouping. Each writer's caller holds one schema object per layout.
-        groups: dict[tuple[tuple[str, ...], int], list[PendingBatch]] = defaultdict(list)
+        groups: defaultdict[tuple[Any, ...], list[PendingBatch]] = defaultdict(list)
         for batch in pending:
-            groups[(batch.partition, id(batch.schema))].append(batch)
+            groups[(batch.partition, id(batch.schema), batch.build)].append(batch)
         for batches in groups.values():
             key = (batches[0].partition, batches[0].schema)
             table, bad = self._table(key[1], batches)
@@ -215,18 +219,18 @@ class ParquetLogWriter:
         self, schema: pa.Schema, batches: list[PendingBatch]
     ) -> tuple[pa.Table | None, list[PendingBatch]]:
         """One table of all ``batches``, and the batches that had to be left out."""
-        built = [(batch, batch.build()) for batch in batches]
+        build = batches[0].build
         try:
-            # One conversion per column per flush: converting each request's few values
+            # One conversion per column per round: converting each request's few values
             # separately cost more than everything else the log does.
-            return _merged_table(schema, [columns for _, columns in built]), []
-        except (pa.ArrowException, TypeError, ValueError):
+            return _arrow_table(schema, build([batch.payload for batch in batches])), []
+        except (pa.ArrowException, TypeError, ValueError, KeyError):
             pass
         tables, bad = [], []
-        for batch, columns in built:  # find the culprit; the rest is written
+        for batch in batches:  # find the culprit; the rest is written
             try:
-                tables.append(_merged_table(schema, [columns]))
-            except (pa.ArrowException, TypeError, ValueError):
+                tables.append(_arrow_table(schema, build([batch.payload])))
+            except (pa.ArrowException, TypeError, ValueError, KeyError):
                 bad.append(batch)
         return (pa.concat_tables(tables) if tables else None), bad
 
@@ -247,14 +251,6 @@ class ParquetLogWriter:
             raise
 
 
-def _merged_table(schema: pa.Schema, parts: list[Columns]) -> pa.Table:
-    arrays = []
-    for field in schema:
-        chunks = [part[field.name] for part in parts]
-        values: Any
-        if all(isinstance(chunk, np.ndarray) for chunk in chunks):
-            values = np.concatenate(chunks)
-        else:
-            values = list(itertools.chain.from_iterable(chunks))
-        arrays.append(pa.array(values, type=field.type, from_pandas=True))
+def _arrow_table(schema: pa.Schema, columns: Columns) -> pa.Table:
+    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -31,43 +31,57 @@ class ScoredBatch:
     scored_at: float
     """``time.perf_counter()`` when the scores were ready: latency is measured up to here."""
 
-    def columns(self) -> Columns:
-        """The log columns of these rows; run by the writer thread, off the request path.
 
-        Mostly plain lists: most computations hold one row, and the writer converts each
-        column of many of them to Arrow at once, so a NumPy call per column per computation
-        would cost more than it saves.
-        """
-        n = len(self.rows)
-        schema = self.model.schema
-        post = self.model.manifest.postprocess
-        negative, positive = (str(label) for label in post.labels)
-        scores = self.computed.scores
-        request_ids: list[Any] = []
-        routes: list[Any] = []
-        latencies: list[Any] = []
-        for request in self.requests:
+def log_columns(batches: Sequence[ScoredBatch]) -> Columns:
+    """The log columns of computations of one model version; run by the writer thread.
+
+    Built for all the computations a writer round holds at once: most hold one row, and
+    a set of columns per computation cost more than the Arrow conversion of its row.
+    """
+    model = batches[0].model
+    schema = model.schema
+    post = model.manifest.postprocess
+    negative, positive = (str(label) for label in post.labels)
+    request_ids: list[Any] = []
+    routes: list[Any] = []
+    latencies: list[Any] = []
+    logged_at: list[Any] = []
+    rows: list[Mapping[str, Any]] = []
+    for batch in batches:
+        for request in batch.requests:
             count = len(request.rows)
             request_ids += [request.request_id] * count
             routes += [request.route] * count
-            latencies += [(self.scored_at - request.started) * 1000] * count
-        columns: Columns = {
-            "request_id": request_ids,
-            "logged_at": [self.logged_at] * n,
-            "version": [self.model.version] * n,
-            "route": routes,
-            "score": scores,
-            "label": [positive if s >= post.threshold else negative for s in scores.tolist()],
-            "missing_count": self.computed.missing.sum(axis=1, dtype=np.int32),
-            "latency_ms": latencies,
-        }
-        for field in (*schema.join_keys, *schema.request_fields):
-            columns[field.name] = [row.get(field.name) for row in self.rows]
-        features = self.computed.columns
-        for name in schema.feature_names:
-            values = features.get(name)
-            columns[name] = [None] * n if values is None else values
-        return columns
+            latencies += [(batch.scored_at - request.started) * 1000] * count
+        logged_at += [batch.logged_at] * len(batch.rows)
+        rows += batch.rows
+    if len(batches) == 1:
+        scores, missing = batches[0].computed.scores, batches[0].computed.missing
+    else:
+        scores = np.concatenate([batch.computed.scores for batch in batches])
+        missing = np.concatenate([batch.computed.missing for batch in batches])
+    n = len(rows)
+    threshold = post.threshold
+    columns: Columns = {
+        "request_id": request_ids,
+        "logged_at": logged_at,
+        "version": [model.version] * n,
+        "route": routes,
+        "score": scores,
+        "label": [positive if s >= threshold else negative for s in scores.tolist()],
+        "missing_count": missing.sum(axis=1, dtype=np.int32),
+        "latency_ms": latencies,
+    }
+    for field in (*schema.join_keys, *schema.request_fields):
+        name = field.name
+        columns[name] = [row.get(name) for row in rows]
+    for name in schema.feature_names:
+        values: list[Any] = []
+        for batch in batches:
+            computed = batch.computed.columns.get(name)
+            values += [None] * len(batch.rows) if computed is None else computed
+        columns[name] = values
+    return columns
 
 
 def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
@@ -98,8 +112,10 @@ class PredictionLog:
     def append(self, batch: ScoredBatch) -> bool:
         """Queue one computation's rows; the Arrow conversion happens on the writer thread."""
         partition = (f"model={batch.model.name}", f"date={batch.logged_at.date().isoformat()}")
-        pending = PendingBatch(partition, self._schema(batch.model), len(batch.rows), batch.columns)
-        return self.writer.append(pending)
+        schema = self._schema(batch.model)
+        return self.writer.append(
+            PendingBatch(partition, schema, len(batch.rows), batch, log_columns)
+        )
 
     def start(self) -> None:
         """Start writing."""
@@ -108,6 +124,17 @@ class PredictionLog:
     def close(self) -> LogCounters:
         """Write everything acknowledged and stop."""
         return self.writer.close()
+
+
+def _labels(payloads: Sequence[tuple[Sequence[tuple[str, Any]], datetime]]) -> Columns:
+    request_ids: list[Any] = []
+    labels: list[Any] = []
+    received: list[Any] = []
+    for items, received_at in payloads:
+        request_ids += [request_id for request_id, _ in items]
+        labels += [str(label) for _, label in items]
+        received += [received_at] * len(items)
+    return {"request_id": request_ids, "label": labels, "received_at": received}
 
 
 class FeedbackLog:
@@ -120,15 +147,8 @@ class FeedbackLog:
     def append(self, items: Sequence[tuple[str, Any]], received_at: datetime) -> bool:
         """Queue ``(request_id, label)`` pairs."""
         partition = (f"date={received_at.date().isoformat()}",)
-
-        def build() -> Columns:
-            return {
-                "request_id": [request_id for request_id, _ in items],
-                "label": [str(label) for _, label in items],
-                "received_at": [received_at] * len(items),
-            }
-
-        return self.writer.append(PendingBatch(partition, LABELS_SCHEMA, len(items), build))
+        pending = PendingBatch(partition, LABELS_SCHEMA, len(items), (items, received_at), _labels)
+        return self.writer.append(pending)
 
     def start(self) -> None:
         """Start writing."""

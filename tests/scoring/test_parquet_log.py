@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from scoring.parquet_log import ParquetLogWriter, PendingBatch
+from scoring.parquet_log import Columns, ParquetLogWriter, PendingBatch
 
 SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
 
 
-def batch(start: int, n: int, part: str = "date=2026-01-01") -> PendingBatch:
-    return PendingBatch(
-        (part,), SCHEMA, n, lambda: {"i": list(range(start, start + n)), "x": [0.5] * n}
-    )
+def ranges(payloads: Sequence[Any]) -> Columns:
+    """Columns of ``(start, n)`` payloads: ``i`` counts from ``start``, a ``str`` start is bad."""
+    i = [start + k if isinstance(start, int) else start for start, n in payloads for k in range(n)]
+    return {"i": i, "x": [0.5] * len(i)}
+
+
+def batch(start: int | str, n: int, part: str = "date=2026-01-01") -> PendingBatch:
+    return PendingBatch((part,), SCHEMA, n, (start, n), ranges)
 
 
 def rows_on_disk(root: Path) -> list[int]:
@@ -89,12 +95,31 @@ def test_failing_disk_keeps_answering_bounded_and_counts_drops(tmp_path: Path) -
 
 def test_rows_that_do_not_fit_the_schema_are_dropped_not_blocking(tmp_path: Path) -> None:
     log = writer(tmp_path)
-    bad = PendingBatch(("date=2026-01-01",), SCHEMA, 1, lambda: {"i": ["x"], "x": [1.0]})
-    log.append(bad)
+    log.append(batch(10, 2))
+    log.append(batch("not an int", 1))  # in the same round and group as its neighbours
+    log.append(batch(20, 1))
     log.append(batch(0, 2, part="date=2026-01-02"))
     counters = log.close()
-    assert rows_on_disk(tmp_path) == [0, 1]
+    assert rows_on_disk(tmp_path) == [0, 1, 10, 11, 20]
     assert counters.rows_dropped == 1
+    assert counters.rows_written == 5
+
+
+def test_a_round_builds_columns_once_per_group(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def counted(payloads: Sequence[Any]) -> Columns:
+        calls.append(len(payloads))
+        return ranges(payloads)
+
+    log = writer(tmp_path)  # not started: flush() runs one round on this thread
+    for k in range(5):
+        log.append(PendingBatch(("date=2026-01-01",), SCHEMA, 2, (k * 2, 2), counted))
+    log.append(PendingBatch(("date=2026-01-02",), SCHEMA, 1, (100, 1), counted))
+    log.flush()
+    assert sorted(calls) == [1, 5]
+    assert rows_on_disk(tmp_path) == [*range(10), 100]
+    log.close()
 
 
 @pytest.mark.parametrize("files", [1, 3])
