@@ -180,9 +180,10 @@ class ParquetLogWriter:
             key = (batches[0].partition, batches[0].schema)
             table, bad = self._table(key[1], batches)
             if bad:
-                # A batch Arrow cannot take is a bug upstream; keeping it would block the rest.
+                # A batch that cannot be converted is a bug upstream; keeping it would block
+                # the rest. Its traceback is logged above.
                 rows = sum(b.rows for b in bad)
-                log.error("%s: dropping %d rows that do not fit the schema", self._name, rows)
+                log.error("%s: dropping %d rows that cannot be written", self._name, rows)
                 with self._lock:
                     self._buffered -= rows
                     self._dropped += rows
@@ -224,13 +225,16 @@ class ParquetLogWriter:
             # One conversion per column per round: converting each request's few values
             # separately cost more than everything else the log does.
             return _arrow_table(schema, build([batch.payload for batch in batches])), []
-        except (pa.ArrowException, TypeError, ValueError, KeyError):
-            pass
+        except Exception:  # whatever a bad batch raises, the others are still written
+            if len(batches) == 1:
+                log.exception("%s: a batch cannot be converted", self._name)
+                return None, batches
         tables, bad = [], []
         for batch in batches:  # find the culprit; the rest is written
             try:
                 tables.append(_arrow_table(schema, build([batch.payload])))
-            except (pa.ArrowException, TypeError, ValueError, KeyError):
+            except Exception:
+                log.exception("%s: a batch cannot be converted", self._name)
                 bad.append(batch)
         return (pa.concat_tables(tables) if tables else None), bad
 

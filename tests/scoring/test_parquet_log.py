@@ -105,6 +105,24 @@ def test_rows_that_do_not_fit_the_schema_are_dropped_not_blocking(tmp_path: Path
     assert counters.rows_written == 5
 
 
+def test_a_builder_that_raises_loses_only_its_own_rows(tmp_path: Path) -> None:
+    def fragile(payloads: Sequence[Any]) -> Columns:
+        if any(start == 13 for start, _ in payloads):
+            raise AttributeError("a bug in the builder")
+        return ranges(payloads)
+
+    log = writer(tmp_path, flush_interval_s=0.02)
+    log.start()
+    for start in (10, 13, 16):
+        log.append(PendingBatch(("date=2026-01-01",), SCHEMA, 3, (start, 3), fragile))
+    wait_until(lambda: log.counters().rows_written == 6)
+    log.append(batch(30, 2))  # the writer thread is still at work
+    wait_until(lambda: log.counters().rows_written == 8)
+    counters = log.close()
+    assert rows_on_disk(tmp_path) == [10, 11, 12, 16, 17, 18, 30, 31]
+    assert (counters.rows_dropped, counters.rows_buffered) == (3, 0)
+
+
 def test_a_round_builds_columns_once_per_group(tmp_path: Path) -> None:
     calls: list[int] = []
 
