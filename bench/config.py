@@ -23,8 +23,11 @@ class BenchConfig:
     workers: int = field(default_factory=_cores)
     """Worker processes of both servers: one per core."""
 
-    rounds: int = 2
-    """Saturation runs per server, interleaved so that machine noise hits all of them alike."""
+    rounds: int = 4
+    """Saturation runs per server, interleaved so that machine noise hits all of them alike.
+
+    Four, because the log's cost (a few percent) is smaller than a single run's noise here.
+    """
     wrk_threads: int = 2
     wrk_connections: int = 32
     wrk_duration_s: float = 15.0
@@ -55,7 +58,7 @@ class BenchConfig:
 
     @classmethod
     def full(cls) -> BenchConfig:
-        """The run whose figures are compared with the targets (about 12 minutes)."""
+        """The run whose figures are compared with the targets (about 14 minutes)."""
         return cls()
 
     @classmethod

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,8 +72,10 @@ class ParquetLogWriter:
         flush_interval_s: float,
         max_buffer_rows: int,
         name: str,
+        unique_columns: Collection[str] = (),
     ) -> None:
         self.root = root
+        self._unique_columns = frozenset(unique_columns)
         self._flush_rows = flush_rows
         self._interval = flush_interval_s
         self._max_buffer_rows = max_buffer_rows
@@ -238,6 +240,19 @@ class ParquetLogWriter:
                 bad.append(batch)
         return (pa.concat_tables(tables) if tables else None), bad
 
+    def _dictionary(self, schema: pa.Schema) -> list[str]:
+        """Columns worth dictionary encoding: text, except what is unique per row.
+
+        Parquet's default tries a dictionary on every column and gives up on the ones with
+        too many distinct values; on the log's ids, scores and features that cost a third of
+        the write, and the file came out larger.
+        """
+        return [
+            f.name
+            for f in schema
+            if pa.types.is_string(f.type) and f.name not in self._unique_columns
+        ]
+
     def _write_file(self, partition: tuple[str, ...], table: pa.Table) -> None:
         folder = self.root.joinpath(*partition)
         folder.mkdir(parents=True, exist_ok=True)
@@ -246,7 +261,9 @@ class ParquetLogWriter:
             name = f"{self._prefix}-{self._seq:06d}.parquet"
         tmp = folder / f".{name}.tmp"
         try:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(
+                table, tmp, compression="zstd", use_dictionary=self._dictionary(table.schema)
+            )
             with open(tmp, "rb") as file:
                 os.fsync(file.fileno())
             os.replace(tmp, folder / name)

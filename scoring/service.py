@@ -19,7 +19,7 @@ from features.schema import FieldType, ServiceSchema
 from scoring.batching import Computed, MicroBatcher, RowsToScore
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model import ScoringModel, load_model
-from scoring.prediction_log import FeedbackLog, PredictionLog, ScoredBatch
+from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
 from scoring.request import ScoreRequest, entity_rows
 
@@ -78,16 +78,7 @@ class ScoringService:
             scores = await asyncio.to_thread(model.predict, matrix)
         computed = Computed(columns=columns, scores=scores, missing=missing)
         if self.prediction_log is not None:
-            self.prediction_log.append(
-                ScoredBatch(
-                    model=model,
-                    requests=requests,
-                    rows=rows,
-                    computed=computed,
-                    logged_at=datetime.now(UTC),
-                    scored_at=time.perf_counter(),
-                )
-            )
+            self.prediction_log.append(model, requests, rows, computed, time.perf_counter())
         return computed
 
     def route(self, name: str | None) -> tuple[ScoringModel, str]:

@@ -1,0 +1,100 @@
+"""The prediction log's rows, column by column, as a computation hands them over."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+
+from scoring.batching import Computed, RowsToScore
+from scoring.model import ScoringModel, load_model
+from scoring.prediction_log import PredictionLog
+from scoring.registry import ModelRegistry
+from scoring.settings import Settings
+
+
+def _value(value_type: str, k: int) -> Any:
+    """A value of a feature's Feast type, distinct for each ``k``."""
+    if value_type == "STRING":
+        return f"v{k}"
+    if value_type == "BOOL":
+        return k % 2 == 0
+    if value_type in ("INT32", "INT64"):
+        return k
+    return k + 0.5
+
+
+def _columns(model: ScoringModel, rows: int, first: int) -> dict[str, list[Any]]:
+    return {
+        f.name: [_value(f.value_type, first + 100 * j + i) for i in range(rows)]
+        for j, f in enumerate(model.schema.features)
+    }
+
+
+def _computed(model: ScoringModel, rows: int, first: int, drop: str | None = None) -> Computed:
+    columns = _columns(model, rows, first)
+    if drop is not None:
+        del columns[drop]  # as when Feast leaves out an on-demand output
+    missing = np.zeros((rows, len(columns) + (drop is not None)), dtype=bool)
+    missing[0, 1:3] = True
+    return Computed(columns=columns, scores=np.linspace(0.1, 0.9, rows), missing=missing)
+
+
+def _rows(n: int, start: int) -> list[dict[str, Any]]:
+    return [{"customer_id": start + i, "merchant_id": 7, "amount": 10.5 + i} for i in range(n)]
+
+
+def test_rows_of_micro_batches_and_single_requests(own_settings: Settings) -> None:
+    model = load_model(ModelRegistry(own_settings.models_dir), "fraud", 1)
+    names = model.schema.feature_names
+    log = PredictionLog(own_settings)  # not started: flush() writes on this thread
+    started = time.perf_counter() - 0.005
+    a, b = (
+        RowsToScore("a", "champion", _rows(1, 1), started),
+        RowsToScore("b", "champion", _rows(2, 2), started),
+    )
+    one, two = _columns(model, 1, 0), _columns(model, 2, 1000)
+    batch = Computed(
+        columns={name: one[name] + two[name] for name in names},
+        scores=np.array([0.2, 0.6, 0.95]),
+        missing=np.zeros((3, len(names)), dtype=bool),
+    )
+    before = datetime.now(UTC)
+    assert log.append(model, [a, b], [*a.rows, *b.rows], batch, time.perf_counter())
+    c = RowsToScore("c", "champion", _rows(2, 9), started)
+    assert log.append(model, [c], c.rows, _computed(model, 2, 5000, drop=names[-1]), started)
+    log.writer.flush()
+    after = datetime.now(UTC)
+
+    table = ds.dataset(log.root, format="parquet", partitioning="hive").to_table()
+    rows = sorted(table.to_pylist(), key=lambda r: (r["request_id"], r["customer_id"]))
+    assert [r["request_id"] for r in rows] == ["a", "b", "b", "c", "c"]
+    assert [r["customer_id"] for r in rows] == [1, 2, 3, 9, 10]
+    assert [r["amount"] for r in rows] == [10.5, 10.5, 11.5, 10.5, 11.5]
+    assert {r["route"] for r in rows} == {"champion"}
+    assert {r["version"] for r in rows} == {1}
+    assert {r["model"] for r in rows} == {"fraud"}
+    assert all(before <= r["logged_at"] <= after for r in rows)
+    assert [r["score"] for r in rows[:3]] == [0.2, 0.6, 0.95]
+    threshold = model.manifest.postprocess.threshold
+    labels = model.manifest.postprocess.labels
+    assert [r["label"] for r in rows[:3]] == [
+        str(labels[1] if s >= threshold else labels[0]) for s in (0.2, 0.6, 0.95)
+    ]
+    assert [r["missing_count"] for r in rows] == [0, 0, 0, 2, 0]
+    assert all(r["latency_ms"] >= 5.0 for r in rows[:3])
+    assert rows[3]["latency_ms"] == 0.0  # scored the moment it started
+    for j, feature in enumerate(model.schema.features):
+        expected = [_value(feature.value_type, k + 100 * j) for k in (0, 1000, 1001, 5000, 5001)]
+        if feature.name == names[-1]:
+            expected[3:] = [None, None]
+        logged = [r[feature.name] for r in rows]
+        # float32 features come back widened from 32 bits
+        wanted = pytest.approx(expected) if feature.value_type == "FLOAT" else expected
+        assert logged == wanted, feature.name
+    counters = log.close()
+    assert (counters.rows_written, counters.rows_dropped) == (5, 0)
