@@ -107,19 +107,27 @@ def saturation(
     for subject in subjects:
         scripts[subject.key] = scripts_dir / f"{subject.key}.lua"
         scripts[subject.key].write_text(wrk_script(subject.bodies))
+    wrk_runs = {
+        subject.key: WrkRun(
+            subject.url,
+            scripts[subject.key],
+            threads=config.wrk_threads,
+            connections=config.wrk_connections,
+            duration_s=config.wrk_duration_s,
+        )
+        for subject in subjects
+    }
+    # Every server warms up before any measured run: otherwise the first measured run shares
+    # the machine with servers still settling, and came out up to 18% low in some runs.
+    for subject in subjects:
+        say(f"wrk warm-up: {subject.label}")
+        run_wrk(replace(wrk_runs[subject.key], duration_s=config.wrk_warmup_s))
     runs: dict[str, list[dict[str, Any]]] = {s.key: [] for s in subjects}
     for round_index in range(config.rounds):
         for subject in round_order(subjects, round_index):
-            run = WrkRun(
-                subject.url,
-                scripts[subject.key],
-                threads=config.wrk_threads,
-                connections=config.wrk_connections,
-                duration_s=config.wrk_duration_s,
-            )
-            warmup = config.wrk_warmup_s if round_index == 0 else min(2.0, config.wrk_warmup_s)
+            run = wrk_runs[subject.key]
             say(f"wrk round {round_index + 1}/{config.rounds}: {subject.label}")
-            run_wrk(replace(run, duration_s=warmup))
+            run_wrk(replace(run, duration_s=min(2.0, config.wrk_warmup_s)))  # after idling
             result = run_wrk(run)
             say(
                 f"  {result['rps']:,.0f} req/s, p99 {result['latency']['p99_ms']:.1f} ms, "
