@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy.typing as npt
 import pyarrow as pa
@@ -33,8 +33,7 @@ Columns = dict[str, Sequence[Any] | npt.NDArray[Any]]
 CONVERT_INTERVAL_S = 0.1
 
 
-@dataclass(frozen=True)
-class PendingBatch:
+class PendingBatch(NamedTuple):
     """Rows waiting to be written, as ``payload``; ``build`` makes their columns later.
 
     ``build`` takes the payloads of every batch with the same partition, schema and

@@ -79,6 +79,8 @@ def test_rows_of_micro_batches_and_single_requests(own_settings: Settings) -> No
     assert {r["version"] for r in rows} == {1}
     assert {r["model"] for r in rows} == {"fraud"}
     assert all(before <= r["logged_at"] <= after for r in rows)
+    days = {before.date().isoformat(), after.date().isoformat()}
+    assert {str(r["date"]) for r in rows} <= days
     assert [r["score"] for r in rows[:3]] == [0.2, 0.6, 0.95]
     threshold = model.manifest.postprocess.threshold
     labels = model.manifest.postprocess.labels
