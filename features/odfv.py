@@ -75,8 +75,10 @@ class OnDemandTransforms:
         # Outputs carry full names (``<view>__<feature>``); the schema has the short ones.
         # (Feast rebuilds ``odfv.schema`` on every access: read it once.)
         self._dtypes: dict[str, dict[str, Any]] = {}
+        self._prefixes: dict[str, str] = {}
         for name, odfv in self._odfvs.items():
             prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
+            self._prefixes[name] = prefix
             fields = odfv.schema
             self._dtypes[name] = {f.name: f.dtype for f in fields}
             self._dtypes[name] |= {prefix + f.name: f.dtype for f in fields}
@@ -125,7 +127,7 @@ class OnDemandTransforms:
                 vectors = {k: v if isinstance(v, list) else [v]
                            for k, v in odfv.transform_dict(visible).items()}  # fmt: skip
             else:
-                vectors = self._pandas_direct(odfv, visible)
+                vectors = self._pandas_direct(name, odfv, visible)
                 if vectors is None:  # a column Arrow must convert itself: Feast's own route
                     table = odfv.transform_arrow(pa.Table.from_pydict(visible), True)
                     vectors = {c: table[c].to_numpy() for c in table.column_names}
@@ -135,7 +137,7 @@ class OnDemandTransforms:
         return result
 
     def _pandas_direct(
-        self, odfv: OnDemandFeatureView, columns: InputColumns
+        self, name: str, odfv: OnDemandFeatureView, columns: InputColumns
     ) -> dict[str, Any] | None:
         """The columns ``odfv.transform_arrow(table, True)`` would give, without Arrow; or None.
 
@@ -162,7 +164,7 @@ class OnDemandTransforms:
         output = transformation.udf(frame)
         if not isinstance(output, pd.DataFrame):
             return None
-        prefix = f"{odfv.projection.name_to_use()}__"  # type: ignore[no-untyped-call]
+        prefix = self._prefixes[name]
         outputs = self._short_outputs[odfv.name]
         # _postprocess_arrow_table: drop the aliases, give short output names their full name.
         names = [prefix + c if c in outputs else c for c in output.columns if c not in cleanup]
