@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
-Columns = dict[str, Sequence[Any] | npt.NDArray[Any]]
+Columns = dict[str, Sequence[Any] | npt.NDArray[Any] | pa.Array]
 
 # Converting rows to Arrow holds the GIL for as long as it runs, stalling requests on the
 # event loop; converting a tenth of a second's rows at a time keeps each stall short, while
@@ -272,5 +272,13 @@ class ParquetLogWriter:
 
 
 def _arrow_table(schema: pa.Schema, columns: Columns) -> pa.Table:
-    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True) for f in schema]
+    arrays = [_array(columns[f.name], f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _array(
+    values: Sequence[Any] | npt.NDArray[Any] | pa.Array, arrow_type: pa.DataType
+) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values if values.type == arrow_type else values.cast(arrow_type)
+    return pa.array(values, type=arrow_type, from_pandas=True)

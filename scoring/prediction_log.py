@@ -50,7 +50,13 @@ class LogLayout:
     inputs: tuple[str, ...]
     input_values: Values
     features: tuple[str, ...]
-    feature_values: Values
+    encoded: tuple[tuple[int, pa.DataType], ...]
+    """Position in ``features`` and log type of each feature logged from the model's matrix."""
+    kept: tuple[int, ...]
+    """Positions in ``features`` of the features whose raw values are kept: text, timestamps,
+    and integers, in case a value is one that float64 cannot hold."""
+    kept_names: tuple[str, ...]
+    kept_values: Values
 
     @classmethod
     def of(cls, model: ScoringModel) -> LogLayout:
@@ -60,8 +66,13 @@ class LogLayout:
         features = tuple(schema.feature_names)
         post = model.manifest.postprocess
         negative, positive = (str(label) for label in post.labels)
+        log_schema = prediction_log_schema(schema)
+        types = [log_schema.field(name).type for name in features]
+        encoded = tuple((j, t) for j, t in enumerate(types) if _encodes_exactly(t))
+        kept = tuple(j for j, t in enumerate(types) if not _encodes_exactly(t) or _integer(t))
+        kept_names = tuple(features[j] for j in kept)
         return cls(
-            schema=prediction_log_schema(schema),
+            schema=log_schema,
             partition=f"model={model.name}",
             version=model.version,
             threshold=post.threshold,
@@ -69,8 +80,22 @@ class LogLayout:
             inputs=inputs,
             input_values=_values_of(inputs),
             features=features,
-            feature_values=_values_of(features),
+            encoded=encoded,
+            kept=kept,
+            kept_names=kept_names,
+            kept_values=_values_of(kept_names),
         )
+
+
+def _integer(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(arrow_type))
+
+
+def _encodes_exactly(arrow_type: pa.DataType) -> bool:
+    """Whether a feature of this log type is its own float64 encoding (integers: mostly)."""
+    return bool(
+        pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type) or _integer(arrow_type)
+    )
 
 
 class LoggedRows(NamedTuple):
@@ -88,56 +113,98 @@ class LoggedRows(NamedTuple):
     """``(request_id, route, rows, latency_ms)`` of each request, in row order."""
     inputs: tuple[tuple[Any, ...], ...]
     """Each row's join keys and request fields, in ``layout.inputs`` order."""
-    features: tuple[tuple[Any, ...], ...]
-    """Each row's features, in ``layout.features`` order."""
+    kept: tuple[tuple[Any, ...], ...]
+    """The raw values of each feature of ``layout.kept``, one tuple per feature."""
+    matrix: FloatArray
+    """Every feature as the model took it: numbers and flags are logged from here, in bulk."""
     scores: FloatArray
     missing: BoolArray
 
 
 def log_columns(computations: Sequence[LoggedRows]) -> Columns:
-    """The log columns of computations of one model version; run by the writer thread."""
+    """The log columns of computations of one model version; run by the writer thread.
+
+    Per-request and per-computation values are converted once each and spread over their
+    rows by Arrow and NumPy: repeating Python objects row by row cost more than the rest.
+    """
     layout = computations[0].layout
-    negative, positive = layout.labels
-    request_ids: list[Any] = []
-    routes: list[Any] = []
-    latencies: list[Any] = []
-    logged_at: list[int] = []
-    for computation in computations:
-        for request_id, route, count, latency_ms in computation.requests:
-            request_ids += [request_id] * count
-            routes += [route] * count
-            latencies += [latency_ms] * count
-        logged_at += [computation.logged_at] * len(computation.features)
+    requests = [request for c in computations for request in c.requests]
+    # Row i belongs to request picks[i].
+    picks = np.repeat(np.arange(len(requests)), [count for _, _, count, _ in requests])
     if len(computations) == 1:
         scores, missing = computations[0].scores, computations[0].missing
     else:
         scores = np.concatenate([c.scores for c in computations])
         missing = np.concatenate([c.missing for c in computations])
-    n = len(request_ids)
-    threshold = layout.threshold
+    n = len(picks)
+    stamps = np.repeat(
+        np.array([c.logged_at for c in computations], dtype=np.int64),
+        [len(c.scores) for c in computations],
+    )
+    latencies = np.array([latency for _, _, _, latency in requests], dtype=np.float64)
+    positive = (scores >= layout.threshold).astype(np.int8)
     columns: Columns = {
-        "request_id": request_ids,
-        "logged_at": logged_at,
-        "version": [layout.version] * n,
-        "route": routes,
+        "request_id": pa.array([r[0] for r in requests], pa.string()).take(picks),
+        "logged_at": stamps,
+        "version": np.full(n, layout.version, dtype=np.int32),
+        "route": pa.array([r[1] for r in requests], pa.string()).take(picks),
         "score": scores,
-        "label": [positive if s >= threshold else negative for s in scores.tolist()],
+        "label": pa.array(layout.labels, pa.string()).take(positive),
         "missing_count": missing.sum(axis=1, dtype=np.int32),
-        "latency_ms": latencies,
+        "latency_ms": latencies[picks],
     }
     columns.update(_transposed([c.inputs for c in computations], layout.inputs))
-    columns.update(_transposed([c.features for c in computations], layout.features))
+    if len(computations) == 1:
+        matrix = computations[0].matrix
+    else:
+        matrix = np.concatenate([c.matrix for c in computations])
+    for j, arrow_type in layout.encoded:
+        array = _from_matrix(matrix[:, j], arrow_type)
+        if array is not None:
+            columns[layout.features[j]] = array
+    for k, j in enumerate(layout.kept):  # text, timestamps, integers float64 cannot hold
+        name = layout.features[j]
+        if name not in columns:
+            columns[name] = list(itertools.chain.from_iterable(c.kept[k] for c in computations))
     return columns
+
+
+_EXACT_INTEGERS = float(2**53)
+"""Whole numbers up to this magnitude survive a round trip through float64."""
+
+
+def _from_matrix(column: FloatArray, arrow_type: pa.DataType) -> pa.Array | None:
+    """A feature's log column from its float64 encoding, or None if that would change a value.
+
+    A number or a flag is encoded as itself in float64, NaN where missing, so the matrix the
+    model took holds the raw values: one NumPy column converts in a fraction of the time as
+    many Python objects take. Integers must be whole and within float64's exact range.
+    """
+    if pa.types.is_floating(arrow_type):
+        values = column if arrow_type == pa.float64() else column.astype(np.float32)
+        return pa.array(values, type=arrow_type, from_pandas=True)  # NaN is null
+    missing = np.isnan(column)
+    present = np.where(missing, 0.0, column)
+    if pa.types.is_boolean(arrow_type):
+        return pa.array(present != 0.0, type=arrow_type, mask=missing)
+    dtype = np.dtype(arrow_type.to_pandas_dtype())
+    info = np.iinfo(dtype)
+    low, high = max(float(info.min), -_EXACT_INTEGERS), min(float(info.max), _EXACT_INTEGERS)
+    if not (np.all((present >= low) & (present <= high)) and np.all(present == np.trunc(present))):
+        return None
+    return pa.array(present.astype(dtype), type=arrow_type, mask=missing)
 
 
 def _transposed(
     parts: Sequence[tuple[tuple[Any, ...], ...]], names: Sequence[str]
 ) -> dict[str, Sequence[Any]]:
-    """Columns by name from the row tuples of several parts, in one C-level pass."""
-    transposed = list(zip(*itertools.chain.from_iterable(parts), strict=True))
-    if not transposed:  # no rows, or no such columns
-        transposed = [()] * len(names)
-    return dict(zip(names, transposed, strict=True))
+    """Columns by name from the row tuples of several parts, one C-level pass per column.
+
+    (``zip(*rows)`` does it in one call, but takes an argument per row: several times
+    slower for the thousands of rows of a writer round.)
+    """
+    rows = list(itertools.chain.from_iterable(parts))
+    return {name: list(map(operator.itemgetter(k), rows)) for k, name in enumerate(names)}
 
 
 def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
@@ -174,20 +241,22 @@ class PredictionLog:
         requests: Sequence[RowsToScore],
         rows: Sequence[Mapping[str, Any]],
         computed: Computed,
+        matrix: FloatArray,
         scored_at: float,
     ) -> bool:
         """Queue one computation's rows; columns and Arrow are built on the writer thread.
 
-        ``rows`` are every request's rows in ``requests`` order; ``scored_at`` is the
-        ``time.perf_counter()`` when the scores were ready: latency is measured up to there.
+        ``rows`` are every request's rows in ``requests`` order, ``matrix`` the features as
+        the model took them; ``scored_at`` is the ``time.perf_counter()`` when the scores
+        were ready: latency is measured up to there.
         """
         logged_at = time.time_ns() // 1000
         layout = self._layout(model)
         features = computed.columns
         try:
-            per_feature = layout.feature_values(features)
+            kept = layout.kept_values(features)
         except KeyError:  # a feature the store did not return
-            per_feature = tuple(features.get(name, [None] * len(rows)) for name in layout.features)
+            kept = tuple(features.get(name, [None] * len(rows)) for name in layout.kept_names)
         logged = LoggedRows(
             layout=layout,
             logged_at=logged_at,
@@ -196,7 +265,9 @@ class PredictionLog:
                 for r in requests
             ),
             inputs=tuple(map(layout.input_values, rows)),
-            features=tuple(zip(*per_feature, strict=True)),
+            # Tuples, not the reader's lists: the garbage collector soon stops tracking them.
+            kept=tuple(map(tuple, kept)),
+            matrix=matrix,
             scores=computed.scores,
             missing=computed.missing,
         )

@@ -78,7 +78,7 @@ class ScoringService:
             scores = await asyncio.to_thread(model.predict, matrix)
         computed = Computed(columns=columns, scores=scores, missing=missing)
         if self.prediction_log is not None:
-            self.prediction_log.append(model, requests, rows, computed, time.perf_counter())
+            self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
         return computed
 
     def route(self, name: str | None) -> tuple[ScoringModel, str]:

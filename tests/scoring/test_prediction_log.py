@@ -7,12 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
 from scoring.batching import Computed, RowsToScore
 from scoring.model import ScoringModel, load_model
-from scoring.prediction_log import PredictionLog
+from scoring.prediction_log import PredictionLog, _from_matrix
 from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 
@@ -64,9 +65,12 @@ def test_rows_of_micro_batches_and_single_requests(own_settings: Settings) -> No
         missing=np.zeros((3, len(names)), dtype=bool),
     )
     before = datetime.now(UTC)
-    assert log.append(model, [a, b], [*a.rows, *b.rows], batch, time.perf_counter())
+    matrix = model.encode(batch.columns, 3)[0]
+    assert log.append(model, [a, b], [*a.rows, *b.rows], batch, matrix, time.perf_counter())
     c = RowsToScore("c", "champion", _rows(2, 9), started)
-    assert log.append(model, [c], c.rows, _computed(model, 2, 5000, drop=names[-1]), started)
+    computed = _computed(model, 2, 5000, drop=names[-1])
+    matrix = model.encode(computed.columns, 2)[0]
+    assert log.append(model, [c], c.rows, computed, matrix, started)
     log.writer.flush()
     after = datetime.now(UTC)
 
@@ -100,3 +104,65 @@ def test_rows_of_micro_batches_and_single_requests(own_settings: Settings) -> No
         assert logged == wanted, feature.name
     counters = log.close()
     assert (counters.rows_written, counters.rows_dropped) == (5, 0)
+
+
+def test_logged_features_are_the_raw_values_at_the_edges(own_settings: Settings) -> None:
+    """Numbers and flags are logged from the model's matrix: nothing may change on the way."""
+    model = load_model(ModelRegistry(own_settings.models_dir), "fraud", 1)
+    by_type = {f.value_type: f.name for f in model.schema.features}
+    columns = _columns(model, 4, 0)
+    integer, number, flag, text = (
+        by_type["INT64"],
+        by_type["DOUBLE"],
+        by_type["BOOL"],
+        by_type["STRING"],
+    )
+    columns[integer] = [2**53 + 1, None, -(2**62), 3]  # beyond float64's whole numbers
+    columns[number] = [None, float("nan"), -0.0, 1e300]
+    columns[flag] = [None, True, False, True]
+    columns[text] = [None, "", "é", "x"]
+    missing = np.zeros((4, len(columns)), dtype=bool)
+    computed = Computed(columns=columns, scores=np.full(4, 0.5), missing=missing)
+    matrix = model.encode(columns, 4)[0]
+    small = {**columns, integer: [None, 0, -(2**53), 2**53]}  # the edge float64 still holds
+    log = PredictionLog(own_settings)
+    request = RowsToScore("big", "champion", _rows(4, 1), time.perf_counter())
+    assert log.append(model, [request], request.rows, computed, matrix, time.perf_counter())
+    request = RowsToScore("small", "champion", _rows(4, 1), time.perf_counter())
+    small_computed = Computed(columns=small, scores=np.full(4, 0.5), missing=missing)
+    small_matrix = model.encode(small, 4)[0]
+    assert log.append(
+        model, [request], request.rows, small_computed, small_matrix, time.perf_counter()
+    )
+    log.writer.flush()
+
+    table = ds.dataset(log.root, format="parquet", partitioning="hive").to_table()
+    rows = sorted(table.to_pylist(), key=lambda r: (r["request_id"], r["customer_id"]))
+    assert [r[integer] for r in rows] == [2**53 + 1, None, -(2**62), 3, None, 0, -(2**53), 2**53]
+    assert [r[number] for r in rows][:4] == [None, None, -0.0, 1e300]
+    assert [r[flag] for r in rows][:4] == [None, True, False, True]
+    assert [r[text] for r in rows][:4] == [None, "", "é", "x"]
+    assert log.close().rows_dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("arrow_type", "column", "expected"),
+    [
+        (pa.float32(), [0.1, np.nan], [np.float32(0.1).item(), None]),
+        (pa.int32(), [-(2.0**31), 2.0**31 - 1, np.nan], [-(2**31), 2**31 - 1, None]),
+        (pa.int32(), [2.0**31], "raw"),  # out of int32's range: the raw value decides
+        (pa.int64(), [1.5], "raw"),  # not a whole number
+        (pa.int64(), [2.0**53 + 2], "raw"),
+        (pa.bool_(), [1.0, 0.0, np.nan], [True, False, None]),
+    ],
+)
+def test_a_column_comes_from_the_matrix_only_when_it_holds_the_values(
+    arrow_type: pa.DataType, column: list[float], expected: Any
+) -> None:
+    array = _from_matrix(np.array(column, dtype=np.float64), arrow_type)
+    if expected == "raw":
+        assert array is None
+    else:
+        assert array is not None
+        assert array.type == arrow_type
+        assert array.to_pylist() == expected
