@@ -277,7 +277,9 @@ _PHASE_NAMES = {"fetching": "Feast's join", "training": "LightGBM"}
 def results_table(results: Mapping[str, Any]) -> Table:
     """One row per figure: ours, the peer measured in the same run, the ratio, the target."""
     meta = results["meta"]
-    table = Table(title=f"scorer bench ({meta['mode']}, {meta['cores']} cores)")
+    table = Table(
+        title=f"scorer bench ({meta['mode']}, {meta['cores']} cores)", caption=_machine(meta)
+    )
     table.add_column("measurement", no_wrap=True)
     for column in ("ours", "peer", "ratio", "target"):
         table.add_column(column, justify="right", no_wrap=True)
@@ -286,6 +288,17 @@ def results_table(results: Mapping[str, Any]) -> Table:
     for section in (_saturation, _open_loop, _fetch, _batch_and_log, _jobs):
         section(rows, results)
     return table
+
+
+def _machine(meta: Mapping[str, Any]) -> str | None:
+    """What the machine was like: absolute figures only compare between similar runs."""
+    machine = meta.get("machine")
+    if not machine:
+        return None
+    parts = [f"reference loop {machine['reference_loop_ms']:.0f} ms"]
+    if machine.get("steal_pct") is not None:
+        parts.append(f"{machine['steal_pct']:.0f}% of CPU time taken by other guests")
+    return "machine: " + ", ".join(parts) + " (ratios hold; absolute times are this machine's)"
 
 
 def write_json(results: Mapping[str, Any], out: Path, started: datetime) -> Path:

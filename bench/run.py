@@ -34,6 +34,7 @@ from bench.http_load import (
     score_batch,
     score_bodies,
 )
+from bench.machine import cpu_counters, reference_loop_ms, steal_pct
 from bench.report import check_targets, results_table, saturation_ratios, write_json
 from bench.retrain import measure_retraining
 from bench.servers import ServerProcess, feast_server, scorer_server
@@ -241,6 +242,7 @@ def run_bench(
             f"{config.batch_entities} entities of the batch measurement"
         )
     started = datetime.now(UTC)
+    counters = cpu_counters()
     results: dict[str, Any] = {
         "meta": {
             "mode": "quick" if quick else "full",
@@ -250,6 +252,7 @@ def run_bench(
             "python": platform.python_version(),
             "feast": feast.__version__,
             "source": _source_version(),
+            "machine": {"reference_loop_ms": reference_loop_ms()},
         },
         "config": asdict(config),
     }
@@ -269,6 +272,7 @@ def run_bench(
         results["drift"] = _drift(ws, config, say)
         results["retraining"] = _retrain(ws, settings.feature_repo.resolve(), config, say)
     results["meta"]["finished_at"] = datetime.now(UTC).isoformat()
+    results["meta"]["machine"]["steal_pct"] = steal_pct(counters, cpu_counters())
     results["targets"] = check_targets(results)
     path = write_json(results, out, started)
     results["json_path"] = str(path)

@@ -29,7 +29,8 @@ def _results() -> dict[str, Any]:
                  "feast_async_p50_ms": 35.0, "ratio_sync_p50": 6.0,
                  "ratio_async_p50": 7.0}  # fmt: skip
     results: dict[str, Any] = {
-        "meta": {"mode": "quick", "cores": 2},
+        "meta": {"mode": "quick", "cores": 2,
+                 "machine": {"reference_loop_ms": 61.0, "steal_pct": 33.4}},
         "saturation": saturation,
         "log_cost": ratios["log_cost"],
         "open_loop": {
@@ -73,6 +74,7 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
     assert "2.0 / 3.0 / 8.0 / 16.0 ms" in text
     assert "3.2% cost" in text
     assert "did not finish: stopped (memory)" in text
+    assert "reference loop 61 ms, 33% of CPU time taken by other guests" in text
     assert text.count("missed") == 3
 
 
