@@ -35,7 +35,7 @@ InputColumns = Mapping[str, Sequence[Any]]
 
 def python_values_as_feast_returns(values: list[Any], value_type: ValueType) -> list[Any]:
     """``values`` after the proto round trip Feast puts request data and join keys through."""
-    kinds = {type(v) for v in values}
+    kinds = set(map(type, values))
     # The round trip is the identity for a column of one plain type; skip its per-value cost.
     if len(kinds) == 1 and kinds <= {int, float, str, bool}:
         return values

@@ -134,14 +134,19 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
     )
 
 
-def _unique(columns: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], list[int]]:
-    """Distinct entities (as columns) and, for every row, the position of its entity."""
+def _unique(columns: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], list[int] | None]:
+    """Distinct entities (as columns) and, for every row, the position of its entity.
+
+    The positions are None when every row's entity is a new one: the rows are the entities.
+    """
     index: dict[Any, int] = {}
     if len(columns) == 1:
         inverse = [index.setdefault(v, len(index)) for v in columns[0]]
-        return [list(index)], inverse
-    inverse = [index.setdefault(t, len(index)) for t in zip(*columns, strict=True)]
-    return [list(c) for c in zip(*index, strict=True)], inverse
+        distinct: list[Sequence[Any]] = [list(index)]
+    else:
+        inverse = [index.setdefault(t, len(index)) for t in zip(*columns, strict=True)]
+        distinct = [list(c) for c in zip(*index, strict=True)]
+    return distinct, None if len(index) == len(inverse) else inverse
 
 
 class RedisOnlineFeatureReader:
@@ -211,7 +216,7 @@ class RedisOnlineFeatureReader:
         plan: ServicePlan,
         rows: Sequence[Mapping[str, Any]],
         batches: Sequence[tuple[HashReadCommand, Sequence[bytes]]],
-        inverses: Sequence[list[int]],
+        inverses: Sequence[list[int] | None],
         replies: Sequence[Reply],
     ) -> dict[str, Sequence[Any]]:
         columns: dict[str, Sequence[Any]] = {}
@@ -222,7 +227,10 @@ class RedisOnlineFeatureReader:
             fields = list(zip(*chunk, strict=True)) if chunk else [()] * len(entity.outputs)
             for (name, value_type), raw in zip(entity.outputs, fields, strict=True):
                 decoded = decode_column(raw, value_type)
-                columns[name] = list(map(decoded.__getitem__, inverse))
+                if inverse is None:
+                    columns[name] = decoded
+                else:
+                    columns[name] = list(map(decoded.__getitem__, inverse))
         if plan.transforms is not None:
             columns.update(self._transform(plan, plan.transforms, rows, columns))
         # Feast drops on-demand outputs its selection does not find (python-mode views that
