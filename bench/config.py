@@ -33,6 +33,13 @@ class BenchConfig:
     wrk_duration_s: float = 15.0
     wrk_warmup_s: float = 5.0
 
+    log_ab_rounds: int = 8
+    """Rounds of the log's own A/B: one worker per server, so wrk's connections are not
+    split between two workers, which moves a 2-worker server's throughput by up to a quarter
+    from one run to the next."""
+    log_ab_round_s: float = 5.0
+    log_ab_connections: int = 16
+
     open_rates: tuple[float, ...] = (200.0, 500.0)
     open_duration_s: float = 15.0
     open_warmup_s: float = 2.0
@@ -78,6 +85,8 @@ class BenchConfig:
             open_warmup_s=1.0,
             fetch_repeats=30,
             batch_requests=20,
+            log_ab_rounds=2,
+            log_ab_round_s=3.0,
             drift_rows=1_000_000,
             drift_files=4,
             retrain_rows=100_000,

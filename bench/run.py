@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,13 @@ from bench.http_load import (
     score_bodies,
 )
 from bench.machine import cpu_counters, reference_loop_ms, steal_pct
-from bench.report import check_targets, results_table, saturation_ratios, write_json
+from bench.report import (
+    check_targets,
+    log_cost,
+    results_table,
+    saturation_ratios,
+    write_json,
+)
 from bench.retrain import measure_retraining
 from bench.servers import ServerProcess, feast_server, scorer_server
 from bench.workspace import FEATURE_SERVICE, MODEL, Workspace, entity_sample, prepare_workspace
@@ -106,13 +112,13 @@ def _http(
 ) -> dict[str, Any]:
     logs = ws.root / "server-logs"
 
-    def ours_server(log_enabled: bool, log_name: str) -> ServerProcess:
+    def ours_server(log_enabled: bool, log_name: str, workers: int) -> ServerProcess:
         return scorer_server(settings, repo=ws.repo, data_dir=ws.data_dir,
-                             online_store=ws.online_store, workers=config.workers,
+                             online_store=ws.online_store, workers=workers,
                              log_enabled=log_enabled, log_path=logs / log_name)  # fmt: skip
 
-    ours = ours_server(True, "ours.log")
-    ours_no_log = ours_server(False, "ours-no-log.log")
+    ours = ours_server(True, "ours.log", config.workers)
+    ours_no_log = ours_server(False, "ours-no-log.log", config.workers)
     feast_serve = feast_server(ws.repo, ws.online_store, config.workers, logs / "feast.log")
     for server in (ours, ours_no_log, feast_serve):
         say(f"starting {server.name} with {config.workers} workers")
@@ -157,10 +163,39 @@ def _http(
     for server in (ours, ours_no_log, feast_serve):
         server.stop()  # also flushes our prediction log
     results["log_cost"]["log_written"] = _log_rows(ws.data_dir)
-    results["server_log_problems"] = {
-        server.name: _problems(server.log_path) for server in (ours, ours_no_log, feast_serve)
-    }
+    one_on = replace(ours_server(True, "ours-1w.log", 1), name="scorer serve (log on, 1 worker)")
+    one_off = replace(
+        ours_server(False, "ours-no-log-1w.log", 1), name="scorer serve (log off, 1 worker)"
+    )
+    for server in (one_on, one_off):
+        say(f"starting {server.name}")
+        stack.callback(server.stop)
+        server.start()
+    results["log_cost"]["one_worker"] = _log_ab(
+        [replace(ours_subject, key="ours_1w", label=one_on.name, server=one_on),
+         replace(no_log_subject, key="ours_no_log_1w", label=one_off.name, server=one_off)],
+        config, ws.root, say,
+    )  # fmt: skip
+    for server in (one_on, one_off):
+        server.stop()
+    servers = (ours, ours_no_log, feast_serve, one_on, one_off)
+    results["server_log_problems"] = {server.name: _problems(server.log_path) for server in servers}
     return results
+
+
+def _log_ab(subjects: list[Subject], config: BenchConfig, work: Path, say: Say) -> dict[str, Any]:
+    """The log's cost on one worker per server, side by side in alternating rounds."""
+    ab = replace(config, rounds=config.log_ab_rounds, wrk_duration_s=config.log_ab_round_s,
+                 wrk_warmup_s=min(config.wrk_warmup_s, 2.0), wrk_threads=1,
+                 wrk_connections=config.log_ab_connections)  # fmt: skip
+    runs = saturation(subjects, ab, work, say)
+    on, off = (runs[s.key] for s in subjects)
+    rounds = zip(on["runs"], off["runs"], strict=True)
+    return {
+        **log_cost(on["rps"], off["rps"]),
+        "round_cost_pct": [log_cost(a["rps"], b["rps"])["cost_pct"] for a, b in rounds],
+        "rounds": config.log_ab_rounds,
+    }
 
 
 def _problems(log_path: Path) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def _results() -> dict[str, Any]:
                        "wall_s": 40.0, "last_step": "fetching point-in-time features",
                        "feast_historical_s": None, "lightgbm_s": None, "train_model_s": None},
     }  # fmt: skip
+    results["log_cost"]["one_worker"] = {"rps_log_on": 1470.0, "rps_log_off": 1500.0,
+                                         "cost_pct": 2.0, "rounds": 8}  # fmt: skip
     results["targets"] = check_targets(results)
     return results
 
@@ -73,6 +75,8 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
         assert figure in text
     assert "2.0 / 3.0 / 8.0 / 16.0 ms" in text
     assert "3.2% cost" in text
+    assert "one worker each, side by side (8 rounds)" in text
+    assert "2.0% cost" in text
     assert "did not finish: stopped (memory)" in text
     assert "reference loop 61 ms, 33% of CPU time taken by other guests" in text
     assert text.count("missed") == 3
