@@ -66,7 +66,7 @@ class BenchConfig:
 
     @classmethod
     def full(cls) -> BenchConfig:
-        """The run whose figures are compared with the targets (about 14 minutes)."""
+        """The run whose figures are compared with the targets (15 to 20 minutes)."""
         return cls()
 
     @classmethod
