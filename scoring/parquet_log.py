@@ -279,6 +279,6 @@ def _arrow_table(schema: pa.Schema, columns: Columns) -> pa.Table:
 def _array(
     values: Sequence[Any] | npt.NDArray[Any] | pa.Array, arrow_type: pa.DataType
 ) -> pa.Array:
-    if isinstance(values, pa.Array):
-        return values if values.type == arrow_type else values.cast(arrow_type)
+    if isinstance(values, pa.Array):  # built by the caller with the schema's type
+        return values
     return pa.array(values, type=arrow_type, from_pandas=True)

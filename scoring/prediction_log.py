@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from scoring.batching import Computed, RowsToScore
@@ -131,11 +132,8 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
     requests = [request for c in computations for request in c.requests]
     # Row i belongs to request picks[i].
     picks = np.repeat(np.arange(len(requests)), [count for _, _, count, _ in requests])
-    if len(computations) == 1:
-        scores, missing = computations[0].scores, computations[0].missing
-    else:
-        scores = np.concatenate([c.scores for c in computations])
-        missing = np.concatenate([c.missing for c in computations])
+    scores = _stacked([c.scores for c in computations])
+    missing = _stacked([c.missing for c in computations])
     n = len(picks)
     stamps = np.repeat(
         np.array([c.logged_at for c in computations], dtype=np.int64),
@@ -154,10 +152,7 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
         "latency_ms": latencies[picks],
     }
     columns.update(_transposed([c.inputs for c in computations], layout.inputs))
-    if len(computations) == 1:
-        matrix = computations[0].matrix
-    else:
-        matrix = np.concatenate([c.matrix for c in computations])
+    matrix = _stacked([c.matrix for c in computations])
     for j, arrow_type in layout.encoded:
         array = _from_matrix(matrix[:, j], arrow_type)
         if array is not None:
@@ -167,6 +162,11 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
         if name not in columns:
             columns[name] = list(itertools.chain.from_iterable(c.kept[k] for c in computations))
     return columns
+
+
+def _stacked(arrays: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """The arrays end to end; a lone one as it is, not copied."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 _EXACT_INTEGERS = float(2**53)
