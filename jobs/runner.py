@@ -59,15 +59,20 @@ class JobRunner:
                     record.outcome = "skipped"
                     record.detail = "another scheduler is running this job"
                 else:
+                    # The span a successful run records is the span it held the lock:
+                    # started after acquiring, ended before releasing. Runs of one job
+                    # by different schedulers then never overlap in the records either.
+                    record.started_at = now_iso()
                     record.produced = self._dispatch(job, models)
                     record.outcome = "ok"
+                    record.ended_at = now_iso()
         except Exception as exc:  # the record must say why, whatever broke
             log.exception("job %s failed", job)
             record.outcome = "failed"
             record.detail = f"{type(exc).__name__}: {exc}"
         finally:
             client.close()
-            record.ended_at = now_iso()
+            record.ended_at = record.ended_at or now_iso()
             append_record(self.records_dir, record)
         return record
 
