@@ -24,6 +24,9 @@ from scoring.web.routes import SCORE_OPERATION, router
 
 log = logging.getLogger(__name__)
 
+GC_YOUNG_THRESHOLD = 10_000
+"""Allocations between young-generation collections while serving (Python's default: 700)."""
+
 
 class State(TypedDict):
     """What the lifespan hands every request (``request.state``)."""
@@ -70,6 +73,12 @@ def create_app(settings: Settings) -> FastAPI:
         # every few thousand requests (Feast, pandas and pyarrow hold a million objects).
         gc.collect()
         gc.freeze()
+        # Nearly every object a request makes is freed by its reference count, but enough
+        # are alive at once that the default threshold (700) ran a young collection every
+        # 18 requests: 6 to 8 us a request, 2 to 3% of a worker at saturation. At 10,000
+        # one runs every 10,000 requests or so; cycles are still collected.
+        previous_thresholds = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *previous_thresholds[1:])
         log.info(
             "serving %s",
             ", ".join(f"{n} v{m.version}" for n, m in models.champions.items()) or "no models",
@@ -92,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
                     counters = await asyncio.to_thread(stopping.close)
                     log.info("%s closed: %s", stopping.writer.root, counters)
             await reader.close()
+            gc.set_threshold(*previous_thresholds)
 
     app = FastAPI(
         title="scorer",

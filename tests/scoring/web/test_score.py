@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from features.store import open_feature_store
 from scoring.settings import Settings
-from scoring.web.app import create_app
+from scoring.web.app import GC_YOUNG_THRESHOLD, create_app
 from tests.utils.repo import DemoRepo
 
 
@@ -131,3 +132,11 @@ def test_score_is_in_the_openapi_schema(own_settings: Settings) -> None:
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["entities"]
     assert "/models/{name}/promote" in schema["paths"]
+
+
+def test_young_collections_are_rarer_while_serving_and_restored_after(settings: Settings) -> None:
+    before = gc.get_threshold()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health/ready").status_code == 200
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
