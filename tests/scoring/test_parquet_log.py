@@ -13,7 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from scoring.parquet_log import Columns, ParquetLogWriter, PendingBatch
+from scoring.parquet_log import CONVERT_ROWS, Columns, ParquetLogWriter, PendingBatch
 
 SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
 
@@ -138,6 +138,29 @@ def test_a_round_builds_columns_once_per_group(tmp_path: Path) -> None:
     assert sorted(calls) == [1, 5]
     assert rows_on_disk(tmp_path) == [*range(10), 100]
     log.close()
+
+
+def test_rows_are_converted_in_rounds_of_convert_rows_between_writes(tmp_path: Path) -> None:
+    rounds: list[int] = []
+
+    def counted(payloads: Sequence[Any]) -> Columns:
+        rounds.append(sum(n for _, n in payloads))
+        return ranges(payloads)
+
+    # Neither a write by size nor one by age is due for a minute.
+    log = writer(tmp_path, flush_rows=10 * CONVERT_ROWS, max_buffer_rows=20 * CONVERT_ROWS)
+    log.start()
+    part = CONVERT_ROWS // 4
+    for k in range(3):
+        log.append(PendingBatch(("date=2026-01-01",), SCHEMA, part, (k * part, part), counted))
+    time.sleep(0.3)
+    assert rounds == [], "fewer rows than a round wait for the flush interval"
+    log.append(PendingBatch(("date=2026-01-01",), SCHEMA, part, (3 * part, part), counted))
+    wait_until(lambda: rounds == [CONVERT_ROWS])
+    assert rows_on_disk(tmp_path) == [], "converted, not written: no write is due"
+    counters = log.close()
+    assert rows_on_disk(tmp_path) == list(range(CONVERT_ROWS))
+    assert counters.rows_written == CONVERT_ROWS
 
 
 @pytest.mark.parametrize("files", [1, 3])
