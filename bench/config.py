@@ -33,10 +33,10 @@ class BenchConfig:
     wrk_duration_s: float = 15.0
     wrk_warmup_s: float = 5.0
 
-    log_ab_rounds: int = 8
-    """Rounds of the log's own A/B: one worker per server, so wrk's connections are not
-    split between two workers, which moves a 2-worker server's throughput by up to a quarter
-    from one run to the next."""
+    log_ab_rounds: int = 6
+    """Fresh pairs of one-worker servers, log on and off, whose CPU a request gives the log's
+    judged cost (``bench.log_cpu``): two instances of one server differ by several percent,
+    so one pair is not enough."""
     log_ab_round_s: float = 5.0
     log_ab_connections: int = 16
 

@@ -34,10 +34,10 @@ from bench.http_load import (
     score_batch,
     score_bodies,
 )
+from bench.log_cpu import measure_log_cpu
 from bench.machine import cpu_counters, reference_loop_ms, steal_pct
 from bench.report import (
     check_targets,
-    log_cost,
     results_table,
     saturation_ratios,
     write_json,
@@ -163,39 +163,23 @@ def _http(
     for server in (ours, ours_no_log, feast_serve):
         server.stop()  # also flushes our prediction log
     results["log_cost"]["log_written"] = _log_rows(ws.data_dir)
-    one_on = replace(ours_server(True, "ours-1w.log", 1), name="scorer serve (log on, 1 worker)")
-    one_off = replace(
-        ours_server(False, "ours-no-log-1w.log", 1), name="scorer serve (log off, 1 worker)"
-    )
-    for server in (one_on, one_off):
-        say(f"starting {server.name}")
+    one_worker: list[ServerProcess] = []
+
+    def pair_server(log_enabled: bool, pair: int) -> ServerProcess:
+        log_name = f"ours-1w-{'log' if log_enabled else 'no-log'}-{pair + 1}.log"
+        server = ours_server(log_enabled, log_name, 1)
+        state = "on" if log_enabled else "off"
+        server = replace(server, name=f"scorer serve (log {state}, 1 worker, pair {pair + 1})")
+        one_worker.append(server)
         stack.callback(server.stop)
-        server.start()
-    results["log_cost"]["one_worker"] = _log_ab(
-        [replace(ours_subject, key="ours_1w", label=one_on.name, server=one_on),
-         replace(no_log_subject, key="ours_no_log_1w", label=one_off.name, server=one_off)],
-        config, ws.root, say,
-    )  # fmt: skip
-    for server in (one_on, one_off):
-        server.stop()
-    servers = (ours, ours_no_log, feast_serve, one_on, one_off)
+        return server
+
+    say(f"log cost: {config.log_ab_rounds} fresh pairs of one-worker servers, loaded at once")
+    bodies = score_bodies(MODEL, entities)
+    results["log_cost"]["cpu"] = measure_log_cpu(pair_server, bodies, config, ws.root, say)
+    servers = (ours, ours_no_log, feast_serve, *one_worker)
     results["server_log_problems"] = {server.name: _problems(server.log_path) for server in servers}
     return results
-
-
-def _log_ab(subjects: list[Subject], config: BenchConfig, work: Path, say: Say) -> dict[str, Any]:
-    """The log's cost on one worker per server, side by side in alternating rounds."""
-    ab = replace(config, rounds=config.log_ab_rounds, wrk_duration_s=config.log_ab_round_s,
-                 wrk_warmup_s=min(config.wrk_warmup_s, 2.0), wrk_threads=1,
-                 wrk_connections=config.log_ab_connections)  # fmt: skip
-    runs = saturation(subjects, ab, work, say)
-    on, off = (runs[s.key] for s in subjects)
-    rounds = zip(on["runs"], off["runs"], strict=True)
-    return {
-        **log_cost(on["rps"], off["rps"]),
-        "round_cost_pct": [log_cost(a["rps"], b["rps"])["cost_pct"] for a, b in rounds],
-        "rounds": config.log_ab_rounds,
-    }
 
 
 def _problems(log_path: Path) -> dict[str, Any]:
