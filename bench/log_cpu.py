@@ -30,10 +30,6 @@ MakeServer = Callable[[bool, int], ServerProcess]
 _PROC = Path("/proc")
 
 
-def _ticks_per_second() -> int:
-    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
 def _stat_fields(text: str) -> list[str]:
     """The fields of a ``stat`` file after the command name, which may hold spaces."""
     return text[text.rindex(")") + 2 :].split()
@@ -56,7 +52,7 @@ def group_cpu_s(pgid: int, proc: Path = _PROC) -> float:
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
         except (OSError, ValueError, IndexError):
             continue
-    return ticks / _ticks_per_second()
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -101,6 +97,13 @@ def summarize(pairs: Sequence[PairRound]) -> dict[str, Any]:
     }
 
 
+def _group(server: ServerProcess) -> int:
+    """The process group of a started server (its leader's pid: it starts a new session)."""
+    if server.process is None:
+        raise RuntimeError(f"{server.name} is not running")
+    return server.process.pid
+
+
 def _load_both(runs: Sequence[WrkRun], pool: ThreadPoolExecutor) -> list[dict[str, Any]]:
     return list(pool.map(run_wrk, runs))
 
@@ -127,7 +130,7 @@ def measure_log_cpu(
                 ]  # fmt: skip
                 warm = min(config.wrk_warmup_s, 2.0)
                 _load_both([replace(run, duration_s=warm) for run in runs], pool)
-                pgids = [server.process.pid for server in (on, off) if server.process]
+                pgids = [_group(server) for server in (on, off)]
                 before = [group_cpu_s(pgid) for pgid in pgids]
                 done = _load_both(runs, pool)
                 after = [group_cpu_s(pgid) for pgid in pgids]

@@ -28,10 +28,10 @@ Columns = dict[str, Sequence[Any] | npt.NDArray[Any] | pa.Array]
 
 # The writer converts appended rows to Arrow in rounds of at least this many, or of whatever a
 # flush interval brought. A round costs the writer a few milliseconds whatever its size, more
-# while a busy event loop holds the GIL: in rounds of a tenth of a second (350 rows on a
-# saturated worker) the log took 11 us of CPU a row, in rounds of 1,800 rows 4.4 us. A larger
-# round does not stall requests longer: its Python code gives the GIL up every switch
-# interval, and its conversions run a column at a time.
+# while another thread keeps the GIL busy: beside a busy thread, rounds of 360 rows (a tenth
+# of a second of a saturated worker) took 11 us of the writer's CPU a row, rounds of 1,800
+# rows 4.4 us; 6,000-row rounds saved nothing more. A larger round does not stall requests
+# longer: its Python code gives the GIL up every switch interval.
 CONVERT_ROWS = 2_000
 
 
