@@ -328,19 +328,14 @@ def write_json(results: Mapping[str, Any], out: Path, started: datetime) -> Path
     return path
 
 
-def log_cost(on: float, off: float | None) -> dict[str, Any]:
-    """The prediction log's cost in throughput, from requests/s with the log on and off."""
-    return {
-        "rps_log_on": on,
-        "rps_log_off": off,
-        "cost_pct": None if not off else (1.0 - on / off) * 100.0,
-    }
-
-
 def saturation_ratios(saturation: Mapping[str, Any]) -> dict[str, Any]:
     """Ours / feast throughput, and the prediction log's cost in throughput."""
     on, off = saturation["ours"]["rps"], saturation.get("ours_no_log", {}).get("rps")
     return {
         "ratio_ours_to_feast": ratio(on, saturation["feast"]["rps"]),
-        "log_cost": log_cost(on, off),
+        "log_cost": {
+            "rps_log_on": on,
+            "rps_log_off": off,
+            "cost_pct": None if not off else (1.0 - on / off) * 100.0,
+        },
     }
