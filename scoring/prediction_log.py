@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import operator
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ class LogLayout:
     kept: tuple[int, ...]
     """Positions in ``features`` of the features whose raw values are kept: text, timestamps,
     and integers, in case a value is one that float64 cannot hold."""
+    kept_names: tuple[str, ...]
 
     @classmethod
     def of(cls, model: ScoringModel) -> LogLayout:
@@ -66,6 +66,7 @@ class LogLayout:
             features=features,
             encoded=encoded,
             kept=kept,
+            kept_names=tuple(features[j] for j in kept),
         )
 
 
@@ -83,9 +84,11 @@ def _encodes_exactly(arrow_type: pa.DataType) -> bool:
 class LoggedRows(NamedTuple):
     """One computation's rows (one request or a micro-batch) as they wait for the writer.
 
-    References to what the request path made anyway, nothing copied: every value is taken
-    out on the writer thread. (Copying values into tuples on the request path cost a worker
-    2 to 3 us a request; nothing mutates these objects once they are scored.)
+    Only what the writer needs, mostly references to what the request path made anyway:
+    the matrix, the scores, the input values and the features that the matrix cannot give
+    back exactly. The request's own objects (its rows, the features as read) are left to be
+    freed as soon as it is answered: holding them for a writer round (2,000 rows, about a
+    kilobyte each) cost a worker about 3 us a request, in memory it then touched cold.
     """
 
     layout: LogLayout
@@ -93,11 +96,12 @@ class LoggedRows(NamedTuple):
     """Microseconds since the epoch, UTC: Arrow converts ints far faster than datetimes."""
     scored_at: float
     """``time.perf_counter()`` when the scores were ready: latency is measured up to there."""
-    requests: Sequence[RowsToScore]
-    rows: Sequence[Mapping[str, Any]]
-    """Every request's rows, in ``requests`` order: the join keys and request fields."""
-    features: Mapping[str, Sequence[Any]]
-    """The features as read, one value per row: text, timestamps and integers come from here."""
+    requests: Sequence[tuple[str, str, int, float]]
+    """Each request's id, route, row count and ``time.perf_counter()`` at arrival."""
+    inputs: Sequence[Sequence[Any]]
+    """The values of each of ``layout.inputs`` (join keys, request fields), one per row."""
+    kept: Sequence[Sequence[Any] | None]
+    """The features of ``layout.kept`` as read, one value per row; None if not returned."""
     matrix: FloatArray
     """Every feature as the model took it: numbers and flags are logged from here, in bulk."""
     scores: FloatArray
@@ -112,54 +116,59 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
     """
     layout = computations[0].layout
     requests = [
-        (r.request_id, r.route, len(r.rows), (c.scored_at - r.started) * 1000)
+        (request_id, route, rows, (c.scored_at - started) * 1000)
         for c in computations
-        for r in c.requests
+        for request_id, route, rows, started in c.requests
     ]
-    # Row i belongs to request picks[i].
-    picks = np.repeat(np.arange(len(requests)), [count for _, _, count, _ in requests])
     scores = _stacked([c.scores for c in computations])
     missing = _stacked([c.missing for c in computations])
-    n = len(picks)
+    n = len(scores)
     stamps = np.repeat(
         np.array([c.logged_at for c in computations], dtype=np.int64),
         [len(c.scores) for c in computations],
     )
-    latencies = np.array([latency for _, _, _, latency in requests], dtype=np.float64)
     positive = (scores >= layout.threshold).astype(np.int8)
     columns: Columns = {
-        "request_id": pa.array([r[0] for r in requests], pa.string()).take(picks),
         "logged_at": stamps,
         "version": np.full(n, layout.version, dtype=np.int32),
-        "route": pa.array([r[1] for r in requests], pa.string()).take(picks),
         "score": scores,
         "label": pa.array(layout.labels, pa.string()).take(positive),
         "missing_count": missing.sum(axis=1, dtype=np.int32),
-        "latency_ms": latencies[picks],
     }
-    rows = list(itertools.chain.from_iterable(c.rows for c in computations))
-    for name in layout.inputs:  # one C-level pass per column
-        columns[name] = list(map(operator.itemgetter(name), rows))
+    request_ids = pa.array([r[0] for r in requests], pa.string())
+    routes = pa.array([r[1] for r in requests], pa.string())
+    latencies = np.array([r[3] for r in requests], dtype=np.float64)
+    if all(r[2] == 1 for r in requests):  # one row a request, the usual case: nothing to spread
+        columns.update(request_id=request_ids, route=routes, latency_ms=latencies)
+    else:  # row i belongs to request picks[i]
+        picks = np.repeat(np.arange(len(requests)), [r[2] for r in requests])
+        columns.update(
+            request_id=request_ids.take(picks),
+            route=routes.take(picks),
+            latency_ms=latencies[picks],
+        )
+    for i, name in enumerate(layout.inputs):
+        columns[name] = _chained([c.inputs[i] for c in computations])
     matrix = _stacked([c.matrix for c in computations])
     for j, arrow_type in layout.encoded:
         array = _from_matrix(matrix[:, j], arrow_type)
         if array is not None:
             columns[layout.features[j]] = array
-    for j in layout.kept:  # text, timestamps, integers float64 cannot hold
+    for i, j in enumerate(layout.kept):  # text, timestamps, integers float64 cannot hold
         name = layout.features[j]
         if name not in columns:
-            columns[name] = list(
-                itertools.chain.from_iterable(
-                    _read(c.features, name, len(c.scores)) for c in computations
-                )
-            )
+            columns[name] = _chained([_or_missing(c.kept[i], len(c.scores)) for c in computations])
     return columns
 
 
-def _read(features: Mapping[str, Sequence[Any]], name: str, rows: int) -> Sequence[Any]:
+def _or_missing(values: Sequence[Any] | None, rows: int) -> Sequence[Any]:
     """A feature's values as read; all missing if the store did not return it at all."""
-    values = features.get(name)
     return [None] * rows if values is None else values
+
+
+def _chained(parts: Sequence[Sequence[Any]]) -> Sequence[Any]:
+    """The parts end to end; a lone one as it is, not copied."""
+    return parts[0] if len(parts) == 1 else list(itertools.chain.from_iterable(parts))
 
 
 def _stacked(arrays: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
@@ -238,13 +247,14 @@ class PredictionLog:
         """
         logged_at = time.time_ns() // 1000
         layout = self._layout(model)
+        features = computed.columns
         logged = LoggedRows(
             layout,
             logged_at,
             scored_at,
-            requests,
-            rows,
-            computed.columns,
+            [(r.request_id, r.route, len(r.rows), r.started) for r in requests],
+            [[row[name] for row in rows] for name in layout.inputs],
+            [features.get(name) for name in layout.kept_names],
             matrix,
             computed.scores,
             computed.missing,

@@ -106,6 +106,33 @@ def test_rows_of_micro_batches_and_single_requests(own_settings: Settings) -> No
     assert (counters.rows_written, counters.rows_dropped) == (5, 0)
 
 
+def test_a_batch_of_single_row_requests_keeps_each_request_on_its_row(
+    own_settings: Settings,
+) -> None:
+    model = load_model(ModelRegistry(own_settings.models_dir), "fraud", 1)
+    log = PredictionLog(own_settings)
+    now = time.perf_counter()
+    requests = [
+        RowsToScore(f"r{i}", route, _rows(1, 10 + i), now - delay)
+        for i, (route, delay) in enumerate([("champion", 0.03), ("canary", 0.02), ("shadow", 0.01)])
+    ]
+    computed = _computed(model, 3, 0)
+    matrix = model.encode(computed.columns, 3)[0]
+    rows = [row for request in requests for row in request.rows]
+    assert log.append(model, requests, rows, computed, matrix, now)
+    log.writer.flush()
+
+    table = ds.dataset(log.root, format="parquet", partitioning="hive").to_table()
+    logged = sorted(table.to_pylist(), key=lambda r: r["request_id"])
+    assert [(r["request_id"], r["route"], r["customer_id"]) for r in logged] == [
+        ("r0", "champion", 10),
+        ("r1", "canary", 11),
+        ("r2", "shadow", 12),
+    ]
+    assert [r["score"] for r in logged] == pytest.approx([0.1, 0.5, 0.9])
+    assert [round(r["latency_ms"]) for r in logged] == [30, 20, 10]
+
+
 def test_logged_features_are_the_raw_values_at_the_edges(own_settings: Settings) -> None:
     """Numbers and flags are logged from the model's matrix: nothing may change on the way."""
     model = load_model(ModelRegistry(own_settings.models_dir), "fraud", 1)
