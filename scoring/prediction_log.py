@@ -138,10 +138,11 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
     request_ids = pa.array([r[0] for r in requests], pa.string())
     routes = pa.array([r[1] for r in requests], pa.string())
     latencies = np.array([r[3] for r in requests], dtype=np.float64)
-    if all(r[2] == 1 for r in requests):  # one row a request, the usual case: nothing to spread
+    counts = [r[2] for r in requests]
+    if len(counts) == n and min(counts, default=1) == 1:  # one row a request: nothing to spread
         columns.update(request_id=request_ids, route=routes, latency_ms=latencies)
     else:  # row i belongs to request picks[i]
-        picks = np.repeat(np.arange(len(requests)), [r[2] for r in requests])
+        picks = np.repeat(np.arange(len(requests)), counts)
         columns.update(
             request_id=request_ids.take(picks),
             route=routes.take(picks),
