@@ -7,24 +7,26 @@ import contextlib
 import logging
 
 from scoring.errors import ScoringError
-from scoring.registry import ModelRegistry
-from scoring.service import LoadedModels, ScoringService, load_champions
+from scoring.registry import Aliases, ModelRegistry
+from scoring.routing import wanted
+from scoring.service import LoadedModels, ScoringService, load_served
 
 log = logging.getLogger(__name__)
 
 
-def champion_versions(registry: ModelRegistry) -> dict[str, int | None]:
-    """The champion version of every registered model, as the alias files say now."""
-    return {name: registry.aliases(name).champion for name in registry.models()}
+def wanted_versions(registry: ModelRegistry) -> dict[str, Aliases]:
+    """What every model with a champion should be served as, as the alias files say now."""
+    aliases = {name: wanted(registry.aliases(name)) for name in registry.models()}
+    return {name: a for name, a in aliases.items() if a.champion is not None}
 
 
-def served_versions(models: LoadedModels) -> dict[str, int | None]:
-    """The champion versions a service is answering with."""
-    return {name: model.version for name, model in models.champions.items()}
+def served_versions(models: LoadedModels) -> dict[str, Aliases]:
+    """What a service is serving: champion, canary and its share, shadow, by model."""
+    return {name: served.aliases() for name, served in models.served.items()}
 
 
 class ModelWatcher:
-    """Polls the alias files; loads and warms a new champion off the request path, then swaps.
+    """Polls the alias files; loads new versions off the request path, then swaps them in.
 
     Polling files works the same for every worker and every host sharing the registry, and
     the swap is one reference assignment: a request holds the models it started with.
@@ -43,13 +45,12 @@ class ModelWatcher:
         """Load what was promoted since the last look; True when the served models changed."""
         async with self._lock:
             registry = self._service.registry
-            wanted = await asyncio.to_thread(champion_versions, registry)
-            wanted = {name: v for name, v in wanted.items() if v is not None}
+            versions = await asyncio.to_thread(wanted_versions, registry)
             current = self._service.models
-            if wanted == served_versions(current):
+            if versions == served_versions(current):
                 return False
             try:
-                models = await asyncio.to_thread(load_champions, registry, self._default, current)
+                models = await asyncio.to_thread(load_served, registry, self._default, current)
             except (ScoringError, OSError) as exc:
                 # Keep answering with what works; the next poll tries again.
                 log.error("not reloading: %s", exc)

@@ -22,19 +22,37 @@ from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
 from scoring.request import ScoreRequest, entity_rows
+from scoring.routing import CanarySplit, ServedModel, wanted
 
 log = logging.getLogger(__name__)
 
 # Below this many rows LightGBM predicts in tens of microseconds: a thread hop costs more.
 _INLINE_PREDICT_ROWS = 64
 
+MAX_SHADOWS_IN_FLIGHT = 1_000
+"""Shadow scorings waiting at most; past it a worker is overloaded and skips (and counts) them."""
+
 
 @dataclass
 class LoadedModels:
-    """The versions currently answering, by model name. Replaced whole, never mutated."""
+    """The versions currently in service, by model name. Replaced whole, never mutated."""
 
-    champions: dict[str, ScoringModel] = field(default_factory=dict)
+    served: dict[str, ServedModel] = field(default_factory=dict)
     default: str | None = None
+
+    @property
+    def champions(self) -> dict[str, ScoringModel]:
+        """The champion of every served model."""
+        return {name: served.champion for name, served in self.served.items()}
+
+    def all_versions(self) -> list[ScoringModel]:
+        """Every loaded version, each once: champions, canaries and shadows."""
+        loaded = {}
+        for served in self.served.values():
+            for model in (served.champion, served.canary, served.shadow):
+                if model is not None:
+                    loaded[(model.name, model.version)] = model
+        return list(loaded.values())
 
 
 class ScoringService:
@@ -56,6 +74,10 @@ class ScoringService:
         self.prediction_log = prediction_log
         self.feedback_log = feedback_log
         self._batch_request_rows = batching_request_rows
+        self._split = CanarySplit()
+        self._shadows: set[asyncio.Task[None]] = set()
+        self.shadow_failures = 0
+        self.shadows_dropped = 0
         self.batcher = (
             MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
         )
@@ -86,15 +108,18 @@ class ScoringService:
         models = self.models
         name = name or models.default
         if name is None:
-            if models.champions:
-                served = ", ".join(sorted(models.champions))
+            if models.served:
+                served = ", ".join(sorted(models.served))
                 raise InvalidRequest(f"several models are served ({served}): name one in 'model'")
             raise ModelNotFound("no model is loaded; train and promote one first")
-        model = models.champions.get(name)
-        if model is None:
-            known = ", ".join(sorted(models.champions)) or "none"
+        serving = models.served.get(name)
+        if serving is None:
+            known = ", ".join(sorted(models.served)) or "none"
             raise ModelNotFound(f"model {name!r} is not served (loaded models: {known})")
-        return model, "champion"
+        canary = serving.canary
+        if canary is not None and self._split.to_canary(name, serving.canary_weight):
+            return canary, "canary"
+        return serving.champion, "champion"
 
     async def score(self, request: ScoreRequest) -> dict[str, Any]:
         """Answer one ``/score`` request as the JSON-ready response body."""
@@ -107,6 +132,9 @@ class ScoringService:
             computed = await self.batcher.submit(model, scoring)
         else:
             computed = await self.compute(model, [scoring])
+        serving = self.models.served.get(model.name)
+        if serving is not None and serving.shadow is not None:
+            self._start_shadow(serving.shadow, request.entities, scoring.request_id, started)
         columns, scores, missing = computed.columns, computed.scores, computed.missing
         names = model.schema.feature_names
         post = model.manifest.postprocess
@@ -134,6 +162,48 @@ class ScoringService:
             "predictions": predictions,
         }
 
+    def _start_shadow(
+        self,
+        shadow: ScoringModel,
+        entities: list[dict[str, Any]],
+        request_id: str,
+        started: float,
+    ) -> None:
+        """Score the request's rows with the shadow version too, after the answer, unseen."""
+        if len(self._shadows) >= MAX_SHADOWS_IN_FLIGHT:
+            self.shadows_dropped += 1  # overloaded: the answers come first
+            return
+        task = asyncio.create_task(self._score_shadow(shadow, entities, request_id, started))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _score_shadow(
+        self,
+        shadow: ScoringModel,
+        entities: list[dict[str, Any]],
+        request_id: str,
+        started: float,
+    ) -> None:
+        try:
+            rows = entity_rows(shadow.schema, entities)
+            scoring = RowsToScore(request_id, "shadow", rows, started)
+            if self.batcher is not None and len(rows) <= self._batch_request_rows:
+                await self.batcher.submit(shadow, scoring)
+            else:
+                await self.compute(shadow, [scoring])
+        except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
+            self.shadow_failures += 1
+            if self.shadow_failures % 1000 == 1:  # a broken shadow fails on every request
+                log.warning(
+                    "shadow %s v%d could not score request %s (%d failures so far): %s",
+                    shadow.name, shadow.version, request_id, self.shadow_failures, exc,
+                )  # fmt: skip
+
+    async def drain_shadows(self, timeout_s: float) -> None:
+        """Wait for the shadow scoring in flight (at shutdown, before the batcher stops)."""
+        if self._shadows:
+            await asyncio.wait(set(self._shadows), timeout=timeout_s)
+
     def feedback(self, items: Sequence[tuple[str, Any]]) -> int:
         """Record realized labels for earlier requests; returns how many were accepted."""
         if self.feedback_log is None:
@@ -155,12 +225,14 @@ class ScoringService:
         The first read of a feature service resolves it through Feast's registry and opens
         the store's connections: tens of milliseconds no client should wait for.
         """
-        for name, model in self.models.champions.items():
+        for model in self.models.all_versions():
             schema = model.schema
             try:
                 await self.reader.read(schema.feature_service, [_made_up_row(schema)])
             except FeatureStoreError as exc:
-                log.warning("warm-up read for model %s failed: %s", name, exc)
+                log.warning(
+                    "warm-up read for model %s v%d failed: %s", model.name, model.version, exc
+                )
 
 
 def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
@@ -173,25 +245,38 @@ def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
     return {f.name: samples[f.type] for f in (*schema.join_keys, *schema.request_fields)}
 
 
-def load_champions(
+def load_served(
     registry: ModelRegistry, default: str | None, previous: LoadedModels | None = None
 ) -> LoadedModels:
-    """Load the champion of every registered model; fail loudly on a broken one.
+    """Load every registered model's champion, canary and shadow; fail loudly on a broken one.
 
-    Versions already loaded in ``previous`` are reused rather than read again.
+    Versions already loaded in ``previous`` are reused rather than read again. A model
+    without a champion is not served; a canary without a share is not loaded.
     """
-    champions: dict[str, ScoringModel] = {}
+    reuse = {(m.name, m.version): m for m in previous.all_versions()} if previous else {}
+
+    def load(name: str, version: int | None) -> ScoringModel | None:
+        if version is None:
+            return None
+        model = reuse.get((name, version))
+        if model is None:
+            model = reuse[(name, version)] = load_model(registry, name, version)
+        return model
+
+    served: dict[str, ServedModel] = {}
     for name in registry.models():
-        aliases = registry.aliases(name)
-        if aliases.champion is None:
+        aliases = wanted(registry.aliases(name))
+        champion = load(name, aliases.champion)
+        if champion is None:
             continue
-        loaded = previous.champions.get(name) if previous else None
-        if loaded is not None and loaded.version == aliases.champion:
-            champions[name] = loaded
-        else:
-            champions[name] = load_model(registry, name, aliases.champion)
-    if default is not None and default not in champions:
+        served[name] = ServedModel(
+            champion=champion,
+            canary=load(name, aliases.canary),
+            canary_weight=aliases.canary_weight,
+            shadow=load(name, aliases.shadow),
+        )
+    if default is not None and default not in served:
         raise ModelNotFound(f"default model {default!r} has no champion version in the registry")
-    if default is None and len(champions) == 1:
-        default = next(iter(champions))
-    return LoadedModels(champions=champions, default=default)
+    if default is None and len(served) == 1:
+        default = next(iter(served))
+    return LoadedModels(served=served, default=default)

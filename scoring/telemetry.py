@@ -11,7 +11,7 @@ from scoring.service import ScoringService
 
 
 class ServiceCollector(Collector):
-    """Served model versions, micro-batching, and prediction/feedback log counters."""
+    """Served versions (champion, canary, shadow), micro-batching, shadow and log counters."""
 
     def __init__(self, service: ScoringService) -> None:
         self._service = service
@@ -21,9 +21,31 @@ class ServiceCollector(Collector):
         served = GaugeMetricFamily(
             "scorer_model_served_version", "Champion version being served", labels=["model"]
         )
-        for name, model in self._service.models.champions.items():
-            served.add_metric([name], model.version)
-        yield served
+        canary = GaugeMetricFamily(
+            "scorer_model_canary_version", "Canary version being served", labels=["model"]
+        )
+        weight = GaugeMetricFamily(
+            "scorer_model_canary_weight", "Share of requests the canary answers", labels=["model"]
+        )
+        shadow = GaugeMetricFamily(
+            "scorer_model_shadow_version", "Shadow version scoring unseen", labels=["model"]
+        )
+        for name, serving in self._service.models.served.items():
+            served.add_metric([name], serving.champion.version)
+            if serving.canary is not None:
+                canary.add_metric([name], serving.canary.version)
+                weight.add_metric([name], serving.canary_weight)
+            if serving.shadow is not None:
+                shadow.add_metric([name], serving.shadow.version)
+        yield from (served, canary, weight, shadow)
+        yield CounterMetricFamily(
+            "scorer_shadow_failures", "Shadow scorings that failed (the answers were not affected)",
+            value=self._service.shadow_failures,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "scorer_shadow_dropped", "Shadow scorings skipped because too many were in flight",
+            value=self._service.shadows_dropped,
+        )  # fmt: skip
         batcher = self._service.batcher
         if batcher is not None:
             yield CounterMetricFamily(

@@ -17,7 +17,7 @@ from features.store import open_feature_store
 from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
 from scoring.reload import ModelWatcher
-from scoring.service import ScoringService, load_champions
+from scoring.service import ScoringService, load_served
 from scoring.settings import Settings
 from scoring.web.problems import install_problem_handlers
 from scoring.web.routes import SCORE_OPERATION, router
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections while serving (Python's default: 700)."""
+
+SHADOW_DRAIN_S = 10.0
+"""At shutdown, how long shadow scorings still running may take to finish and be logged."""
 
 
 class State(TypedDict):
@@ -43,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[State]:
         registry = ModelRegistry(settings.models_dir)
-        models = load_champions(registry, settings.default_model)
+        models = load_served(registry, settings.default_model)
         if not models.champions:
             log.warning("no model has a champion version in %s", settings.models_dir)
         store = open_feature_store(settings.feature_repo, settings.online_store)
@@ -81,7 +84,7 @@ def create_app(settings: Settings) -> FastAPI:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *previous_thresholds[1:])
         log.info(
             "serving %s",
-            ", ".join(f"{n} v{m.version}" for n, m in models.champions.items()) or "no models",
+            ", ".join(f"{n} {s.aliases()}" for n, s in models.served.items()) or "no models",
         )
         try:
             yield {
@@ -94,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
             # Reverse order of opening. uvicorn has finished in-flight requests by now, so
             # closing the logs writes every row that was answered.
             await watcher.stop()
+            await service.drain_shadows(SHADOW_DRAIN_S)  # their rows go to the log too
             if service.batcher is not None:
                 await service.batcher.stop()
             for stopping in (feedback_log, prediction_log):

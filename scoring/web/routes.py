@@ -122,14 +122,15 @@ def _model_summary(service: ServiceDep, name: str) -> dict[str, Any]:
     versions = registry.versions(name)
     if not versions:
         raise ModelNotFound(f"no model named {name!r} is registered")
-    served = service.models.champions.get(name)
+    served = service.models.served.get(name)
     aliases = registry.aliases(name)
     champion = aliases.champion
     manifest = registry.manifest(name, champion if champion is not None else versions[-1])
     return {
         "name": name,
         "aliases": asdict(aliases),
-        "served_version": served.version if served else None,
+        "served_version": served.champion.version if served else None,
+        "served": asdict(served.aliases()) if served else None,
         "default": service.models.default == name,
         "feature_service": manifest.feature_service,
         "versions": [_version_summary(registry, name, v) for v in versions],
