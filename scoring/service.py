@@ -173,31 +173,26 @@ class ScoringService:
         if len(self._shadows) >= MAX_SHADOWS_IN_FLIGHT:
             self.shadows_dropped += 1  # overloaded: the answers come first
             return
-        task = asyncio.create_task(self._score_shadow(shadow, entities, request_id, started))
+
+        async def score_shadow() -> None:
+            try:
+                rows = entity_rows(shadow.schema, entities)
+                scoring = RowsToScore(request_id, "shadow", rows, started)
+                if self.batcher is not None and len(rows) <= self._batch_request_rows:
+                    await self.batcher.submit(shadow, scoring)
+                else:
+                    await self.compute(shadow, [scoring])
+            except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
+                self.shadow_failures += 1
+                if self.shadow_failures % 1000 == 1:  # a broken shadow fails on every request
+                    log.warning(
+                        "shadow %s v%d could not score request %s (%d failures so far): %s",
+                        shadow.name, shadow.version, request_id, self.shadow_failures, exc,
+                    )  # fmt: skip
+
+        task = asyncio.create_task(score_shadow())
         self._shadows.add(task)
         task.add_done_callback(self._shadows.discard)
-
-    async def _score_shadow(
-        self,
-        shadow: ScoringModel,
-        entities: list[dict[str, Any]],
-        request_id: str,
-        started: float,
-    ) -> None:
-        try:
-            rows = entity_rows(shadow.schema, entities)
-            scoring = RowsToScore(request_id, "shadow", rows, started)
-            if self.batcher is not None and len(rows) <= self._batch_request_rows:
-                await self.batcher.submit(shadow, scoring)
-            else:
-                await self.compute(shadow, [scoring])
-        except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
-            self.shadow_failures += 1
-            if self.shadow_failures % 1000 == 1:  # a broken shadow fails on every request
-                log.warning(
-                    "shadow %s v%d could not score request %s (%d failures so far): %s",
-                    shadow.name, shadow.version, request_id, self.shadow_failures, exc,
-                )  # fmt: skip
 
     async def drain_shadows(self, timeout_s: float) -> None:
         """Wait for the shadow scoring in flight (at shutdown, before the batcher stops)."""

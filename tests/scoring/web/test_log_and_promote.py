@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -17,20 +14,7 @@ from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
-
-ADMIN = {"Authorization": "Bearer s3cret"}
-
-
-def entities(demo_repo: DemoRepo, n: int, seed: int) -> list[dict[str, Any]]:
-    tx = demo_repo.data.transactions.sample(n, random_state=seed)
-    return [
-        {"customer_id": int(c), "merchant_id": int(m), "amount": float(a)}
-        for c, m, a in tx[["customer_id", "merchant_id", "amount"]].itertuples(index=False)
-    ]
-
-
-def read_log(root: Path) -> pa.Table:
-    return ds.dataset(root, format="parquet", partitioning="hive").to_table()
+from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1
 
 
 def test_every_scored_row_is_logged_with_its_features(
@@ -79,14 +63,6 @@ def test_feedback_is_stored_beside_the_log(own_settings: Settings, demo_repo: De
     )
 
 
-def _register_copy_of_v1(settings: Settings) -> int:
-    registry = ModelRegistry(settings.models_dir)
-    folder = registry.version_dir("fraud", 1)
-    manifest = registry.manifest("fraud", 1).model_dump()
-    files = {name: (folder / name).read_bytes() for name in ("model.txt", "reference.json")}
-    return registry.register("fraud", files, manifest).version
-
-
 def test_promote_needs_the_admin_key(own_settings: Settings) -> None:
     with TestClient(create_app(own_settings)) as client:
         response = client.post("/models/fraud/promote", json={"version": 1})
@@ -109,7 +85,7 @@ def test_promotion_through_the_api_swaps_without_restart(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
     settings = own_settings.model_copy(update={"admin_key": SecretStr("s3cret")})
-    v2 = _register_copy_of_v1(settings)
+    v2 = register_copy_of_v1(settings)
     body = {"entities": entities(demo_repo, 3, 1)}
     with TestClient(create_app(settings)) as client:
         assert client.post("/score", json=body).json()["version"] == 1
@@ -125,7 +101,7 @@ def test_promotion_through_the_api_swaps_without_restart(
 def test_promotion_by_another_process_is_picked_up(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
-    v2 = _register_copy_of_v1(own_settings)
+    v2 = register_copy_of_v1(own_settings)
     body = {"entities": entities(demo_repo, 3, 2)}
     with TestClient(create_app(own_settings)) as client:
         assert client.post("/score", json=body).json()["version"] == 1
@@ -146,7 +122,7 @@ def test_promotion_by_another_process_is_picked_up(
 def test_a_broken_new_version_keeps_the_old_one_serving(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
-    v2 = _register_copy_of_v1(own_settings)
+    v2 = register_copy_of_v1(own_settings)
     registry = ModelRegistry(own_settings.models_dir)
     (registry.version_dir("fraud", v2) / "model.txt").write_text("garbage")
     body = {"entities": entities(demo_repo, 2, 3)}

@@ -12,22 +12,14 @@ from pydantic import SecretStr
 from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
-from tests.scoring.web.test_log_and_promote import ADMIN, entities, read_log
 from tests.utils.repo import DemoRepo
-
-
-def _register_copy_of_v1(settings: Settings, **manifest_changes: Any) -> int:
-    registry = ModelRegistry(settings.models_dir)
-    folder = registry.version_dir("fraud", 1)
-    manifest = {**registry.manifest("fraud", 1).model_dump(), **manifest_changes}
-    files = {name: (folder / name).read_bytes() for name in ("model.txt", "reference.json")}
-    return registry.register("fraud", files, manifest).version
+from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1
 
 
 def test_a_canary_answers_its_share_and_is_logged_on_its_route(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
-    v2 = _register_copy_of_v1(own_settings)
+    v2 = register_copy_of_v1(own_settings)
     ModelRegistry(own_settings.models_dir).set_alias("fraud", "canary", v2, 0.25)
     bodies = [{"entities": entities(demo_repo, 1, seed)} for seed in range(40)]
     with TestClient(create_app(own_settings)) as client:
@@ -50,7 +42,7 @@ def read_log_rows(settings: Settings) -> list[dict[str, Any]]:
 
 
 def test_a_shadow_scores_every_row_unseen(own_settings: Settings, demo_repo: DemoRepo) -> None:
-    v2 = _register_copy_of_v1(own_settings)
+    v2 = register_copy_of_v1(own_settings)
     ModelRegistry(own_settings.models_dir).set_alias("fraud", "shadow", v2)
     bodies = [{"entities": entities(demo_repo, n, seed)} for seed, n in enumerate([1, 3, 1, 7])]
     with TestClient(create_app(own_settings)) as client:
@@ -79,7 +71,7 @@ def test_a_failing_shadow_leaves_the_answers_alone(
     v1 = ModelRegistry(own_settings.models_dir).manifest("fraud", 1)
     schema = v1.feast_schema
     request_fields = [*schema["request_fields"], {"name": "channel", "type": "string"}]
-    v2 = _register_copy_of_v1(
+    v2 = register_copy_of_v1(
         own_settings, feast_schema={**schema, "request_fields": request_fields}
     )
     ModelRegistry(own_settings.models_dir).set_alias("fraud", "shadow", v2)
@@ -102,7 +94,7 @@ def test_canary_and_shadow_follow_the_promote_api_without_restart(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
     settings = own_settings.model_copy(update={"admin_key": SecretStr("s3cret")})
-    v2 = _register_copy_of_v1(settings)
+    v2 = register_copy_of_v1(settings)
     body = {"entities": entities(demo_repo, 1, 0)}
 
     def promote(change: dict[str, Any]) -> dict[str, Any]:
