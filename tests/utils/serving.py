@@ -7,13 +7,20 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from pydantic import SecretStr
 
 from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
 
-ADMIN = {"Authorization": "Bearer s3cret"}
-"""The admin header for settings with ``admin_key="s3cret"``."""
+ADMIN_KEY = "s3cret"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+"""The admin header for settings made by ``with_admin_key``."""
+
+
+def with_admin_key(settings: Settings) -> Settings:
+    """``settings`` with admin calls allowed to the ``ADMIN`` header."""
+    return settings.model_copy(update={"admin_key": SecretStr(ADMIN_KEY)})
 
 
 def entities(demo_repo: DemoRepo, n: int, seed: int) -> list[dict[str, Any]]:

@@ -8,13 +8,12 @@ import time
 import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
-from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1
+from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1, with_admin_key
 
 
 def test_every_scored_row_is_logged_with_its_features(
@@ -68,7 +67,7 @@ def test_promote_needs_the_admin_key(own_settings: Settings) -> None:
         response = client.post("/models/fraud/promote", json={"version": 1})
         assert response.status_code == 403
         assert "SCORER_ADMIN_KEY" in response.json()["detail"]
-    keyed = own_settings.model_copy(update={"admin_key": SecretStr("s3cret")})
+    keyed = with_admin_key(own_settings)
     with TestClient(create_app(keyed)) as client:
         assert client.post("/models/fraud/promote", json={"version": 1}).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
@@ -84,7 +83,7 @@ def test_promote_needs_the_admin_key(own_settings: Settings) -> None:
 def test_promotion_through_the_api_swaps_without_restart(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
-    settings = own_settings.model_copy(update={"admin_key": SecretStr("s3cret")})
+    settings = with_admin_key(own_settings)
     v2 = register_copy_of_v1(settings)
     body = {"entities": entities(demo_repo, 3, 1)}
     with TestClient(create_app(settings)) as client:

@@ -7,13 +7,12 @@ from collections import Counter
 from typing import Any
 
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
 from scoring.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
-from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1
+from tests.utils.serving import ADMIN, entities, read_log, register_copy_of_v1, with_admin_key
 
 
 def test_a_canary_answers_its_share_and_is_logged_on_its_route(
@@ -93,7 +92,7 @@ def test_a_failing_shadow_leaves_the_answers_alone(
 def test_canary_and_shadow_follow_the_promote_api_without_restart(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
-    settings = own_settings.model_copy(update={"admin_key": SecretStr("s3cret")})
+    settings = with_admin_key(own_settings)
     v2 = register_copy_of_v1(settings)
     body = {"entities": entities(demo_repo, 1, 0)}
 
