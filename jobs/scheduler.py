@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import signal
 import threading
@@ -48,7 +49,17 @@ def build_scheduler(settings: Settings, runner: JobRunner) -> BackgroundSchedule
         "drift": settings.schedule_drift,
         "retrain": settings.schedule_retrain,
     }
-    scheduler.start(paused=True)  # loads the persisted jobs so they can be compared
+    # Schedulers started together on one data dir would race to create the store's table
+    # ("table apscheduler_jobs already exists") and to write the jobs: one sets up at a time.
+    with open(store_path.with_name("jobstore.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        scheduler.start(paused=True)  # loads the persisted jobs so they can be compared
+        _write_jobs(scheduler, schedules)
+    return scheduler
+
+
+def _write_jobs(scheduler: BackgroundScheduler, schedules: dict[str, str]) -> None:
+    """Add, replace or remove the persisted jobs so that they match ``schedules``."""
     for job, text in schedules.items():
         trigger = parse_schedule(text)
         existing = scheduler.get_job(job)
@@ -64,7 +75,6 @@ def build_scheduler(settings: Settings, runner: JobRunner) -> BackgroundSchedule
             "jobs.scheduler:fire", trigger=trigger, args=[job], id=job, name=job,
             replace_existing=True,
         )  # fmt: skip
-    return scheduler
 
 
 def run_scheduler(settings: Settings) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -112,6 +113,25 @@ def test_scheduler_keeps_persisted_jobs_and_their_next_run(tmp_path: Path) -> No
     assert {job.id for job in third.get_jobs()} == {"drift"}
     assert "cron[" in str(third.get_job("drift").trigger)
     third.shutdown(wait=False)
+
+
+def _start_at_once(settings: Settings, together: threading.Barrier) -> set[str]:
+    together.wait()
+    scheduler = build_scheduler(settings, JobRunner(settings))
+    try:
+        return {job.id for job in scheduler.get_jobs()}
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_schedulers_started_together_on_a_new_data_dir_all_start(tmp_path: Path) -> None:
+    # Without the set-up lock, six at once raced to create the job store's table.
+    for attempt in range(3):
+        settings = Settings(data_dir=tmp_path / str(attempt))
+        together = threading.Barrier(6, timeout=30)
+        with ThreadPoolExecutor(6) as pool:
+            started = [pool.submit(_start_at_once, settings, together) for _ in range(6)]
+            assert [f.result(timeout=60) for f in started] == [{"materialize", "drift"}] * 6
 
 
 def test_policy_file_overrides_defaults(tmp_path: Path) -> None:
