@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from drift.compare import Distribution, FeatureStats, PerformanceStats
-from drift.decision import Action, DriftPolicy, Severity, decide, judge
+from drift.decision import Action, DriftPolicy, Severity, decide, judge, judge_performance
 
 NOW = datetime(2024, 5, 10, tzinfo=UTC)
 ROWS = 50_000
@@ -122,3 +125,173 @@ def test_cooldown_turns_retrain_into_warn() -> None:
 def test_ignored_features_are_not_judged() -> None:
     decision = decide([stats("a", psi=0.9)], SCORE, None, ROWS, DriftPolicy(ignore=frozenset("a")))
     assert decision.action is Action.NONE
+
+
+# Boundaries: a statistic exactly at a cut counts (">=", as the policy's docs and the PSI
+# convention read), one just below does not, and small windows move the cut up, never down.
+
+
+def test_psi_exactly_at_each_cut_reaches_that_severity() -> None:
+    policy = DriftPolicy()
+    quiet_ks = 0.0  # KS far below its cuts, so only PSI decides
+    at_moderate = judge(stats("a", psi=policy.psi_moderate, ks=quiet_ks), policy)
+    assert at_moderate.severity is Severity.MODERATE
+    assert at_moderate.drifted
+    below_moderate = math.nextafter(policy.psi_moderate, 0.0)
+    assert judge(stats("a", psi=below_moderate, ks=quiet_ks), policy).severity is Severity.NONE
+
+    at_significant = judge(stats("a", psi=policy.psi_significant, ks=quiet_ks), policy)
+    assert at_significant.severity is Severity.SIGNIFICANT
+    below_significant = math.nextafter(policy.psi_significant, 0.0)
+    assert (
+        judge(stats("a", psi=below_significant, ks=quiet_ks), policy).severity is Severity.MODERATE
+    )
+
+
+def test_ks_exactly_at_each_cut_reaches_that_severity() -> None:
+    policy = DriftPolicy()
+    quiet_psi = 0.0
+    at_moderate = judge(stats("a", psi=quiet_psi, ks=policy.ks_moderate), policy)
+    assert at_moderate.severity is Severity.MODERATE
+    below_moderate = math.nextafter(policy.ks_moderate, 0.0)
+    assert judge(stats("a", psi=quiet_psi, ks=below_moderate), policy).severity is Severity.NONE
+
+    at_significant = judge(stats("a", psi=quiet_psi, ks=policy.ks_significant), policy)
+    assert at_significant.severity is Severity.SIGNIFICANT
+    below_significant = math.nextafter(policy.ks_significant, 0.0)
+    assert (
+        judge(stats("a", psi=quiet_psi, ks=below_significant), policy).severity is Severity.MODERATE
+    )
+
+
+def test_psi_at_the_significant_cut_retrains_the_window() -> None:
+    policy = DriftPolicy()
+    decision = decide(
+        [stats("a", psi=policy.psi_significant), stats("b")], SCORE, None, ROWS, policy
+    )
+    assert decision.action is Action.RETRAIN
+    assert "a" in decision.reasons[0]
+
+
+def test_a_window_of_exactly_min_rows_is_judged_one_fewer_is_not() -> None:
+    policy = DriftPolicy(min_rows=1000)
+    drifted = [stats("a", psi=0.5)]
+    judged = decide(drifted, SCORE, None, policy.min_rows, policy)
+    assert judged.action is Action.RETRAIN
+    assert judged.drift_detected
+    assert judged.features["a"].severity is Severity.SIGNIFICANT
+
+    too_few = decide(drifted, SCORE, None, policy.min_rows - 1, policy)
+    assert too_few.action is Action.NONE
+    assert not too_few.drift_detected
+    assert f"{policy.min_rows - 1} rows" in too_few.reasons[0]
+
+
+def test_a_psi_noise_floor_above_the_cut_is_the_cut_applied() -> None:
+    policy = DriftPolicy()
+    floor = 0.18  # between the moderate (0.1) and significant (0.25) cuts
+    between = stats("a", psi=0.15, psi_noise_floor=floor, ks=0.0)
+    verdict = judge(between, policy)
+    assert verdict.severity is Severity.NONE
+    assert not verdict.drifted
+    assert verdict.psi_threshold == floor
+    # The floor is a cut like the policy's: a PSI exactly on it counts.
+    assert judge(replace(between, psi=floor), policy).severity is Severity.MODERATE
+    # A floor below the policy's cut leaves the cut where it was.
+    low_floor = judge(stats("a", psi=0.15, psi_noise_floor=0.01, ks=0.0), policy)
+    assert low_floor.severity is Severity.MODERATE
+    assert low_floor.psi_threshold == policy.psi_moderate
+
+
+def test_a_psi_noise_floor_above_the_significant_cut_holds_a_retrain_back() -> None:
+    policy = DriftPolicy()
+    floor = 0.4
+    noisy = stats("a", psi=0.3, psi_noise_floor=floor, ks=0.0)
+    assert judge(noisy, policy).severity is Severity.NONE
+    assert decide([noisy], SCORE, None, ROWS, policy).action is Action.NONE
+    assert judge(replace(noisy, psi=floor), policy).severity is Severity.SIGNIFICANT
+
+
+def test_a_ks_noise_floor_above_the_cut_is_the_cut_applied() -> None:
+    policy = DriftPolicy()
+    floor = 0.16
+    noisy = stats("a", psi=0.0, ks=0.14, ks_noise_floor=floor)
+    verdict = judge(noisy, policy)
+    assert verdict.severity is Severity.NONE
+    assert verdict.ks_threshold == floor
+    assert judge(replace(noisy, ks=floor), policy).severity is Severity.MODERATE
+    # A floor above the significant cut holds a retrain back the same way.
+    high_floor = 0.3
+    very_noisy = stats("a", psi=0.0, ks=0.25, ks_noise_floor=high_floor)
+    assert judge(very_noisy, policy).severity is Severity.NONE
+    assert judge(replace(very_noisy, ks=high_floor), policy).severity is Severity.SIGNIFICANT
+
+
+STEP = 2.0**-20
+"""A decay step small against every cut and still exact when subtracted from an AUC."""
+
+
+def _decayed(decay: float, standard_error: float = 1e-4, rows: int = 5000) -> PerformanceStats:
+    """Performance whose ``decay`` is exactly ``decay`` (both AUCs are exact binary fractions)."""
+    training_auc = 0.875
+    auc = training_auc - decay
+    performance = PerformanceStats(
+        labelled_rows=rows,
+        positives=rows // 5,
+        negatives=rows - rows // 5,
+        auc=auc,
+        auc_error_bound=0.0005,
+        auc_standard_error=standard_error,
+        training_auc=training_auc,
+    )
+    assert performance.decay == decay, "the test needs a decay with no rounding"
+    return performance
+
+
+def test_auc_decay_exactly_at_each_cut_reaches_that_severity() -> None:
+    # Exact binary fractions, so "training AUC - AUC" lands on the cut with no rounding.
+    policy = DriftPolicy(auc_decay_warn=0.03125, auc_decay_retrain=0.0625)
+    at_retrain, _ = judge_performance(_decayed(policy.auc_decay_retrain), policy)
+    assert at_retrain.severity is Severity.SIGNIFICANT
+    assert at_retrain.judged
+    just_below = policy.auc_decay_retrain - STEP
+    below_retrain, _ = judge_performance(_decayed(just_below), policy)
+    assert below_retrain.severity is Severity.MODERATE
+
+    at_warn, reason = judge_performance(_decayed(policy.auc_decay_warn), policy)
+    assert at_warn.severity is Severity.MODERATE
+    assert reason is not None
+    assert "AUC fell" in reason
+    below_warn, _ = judge_performance(_decayed(policy.auc_decay_warn - STEP), policy)
+    assert below_warn.severity is Severity.NONE
+
+    decision = decide(QUIET, SCORE, _decayed(policy.auc_decay_retrain), ROWS, policy)
+    assert decision.action is Action.RETRAIN
+
+
+def test_auc_noise_above_the_cuts_is_the_cut_applied() -> None:
+    policy = DriftPolicy(auc_decay_warn=0.03125, auc_decay_retrain=0.0625)
+    # A standard error whose 99% bound (2.326 se ~ 0.093) lies above both cuts: a decay
+    # between the retrain cut and that bound is noise on so few labels, not a decay.
+    standard_error = 0.04
+    verdict, reason = judge_performance(_decayed(0.078125, standard_error), policy)
+    assert verdict.judged
+    assert verdict.severity is Severity.NONE
+    assert reason is None
+    assert verdict.decay_threshold is not None
+    assert verdict.decay_threshold > policy.auc_decay_retrain
+    assert verdict.decay_threshold == pytest.approx(2.326 * standard_error)
+    beyond, _ = judge_performance(_decayed(0.125, standard_error), policy)
+    assert beyond.severity is Severity.SIGNIFICANT
+
+
+def test_exactly_min_labelled_rows_are_judged_one_fewer_are_not() -> None:
+    policy = DriftPolicy(min_labelled_rows=200, auc_decay_retrain=0.0625)
+    enough, _ = judge_performance(_decayed(0.125, rows=policy.min_labelled_rows), policy)
+    assert enough.judged
+    assert enough.severity is Severity.SIGNIFICANT
+    too_few, note = judge_performance(_decayed(0.125, rows=policy.min_labelled_rows - 1), policy)
+    assert not too_few.judged
+    assert too_few.severity is Severity.NONE
+    assert note is not None
+    assert "not judged" in note
