@@ -1,4 +1,4 @@
-"""The micro-batcher, with a stand-in computation: merging, slicing, errors, model separation."""
+"""The micro-batcher, with stand-in computations: merging, row limits, errors, stopping."""
 
 from __future__ import annotations
 
@@ -127,5 +127,109 @@ def test_stop_fails_queued_requests_instead_of_hanging() -> None:
         await batcher.stop()
         with pytest.raises(RuntimeError, match="shutting down"):
             await waiting
+
+    run(main())
+
+
+class Gate:
+    """Computes score = x * 2; each of the first ``held`` batches waits for the test's release."""
+
+    def __init__(self, held: int = 1) -> None:
+        self.held = held
+        self.batches: list[list[int]] = []
+        self.entered: asyncio.Queue[list[int]] = asyncio.Queue()
+        self.cancelled: list[list[int]] = []
+        self._releases: list[asyncio.Event] = []
+
+    def release(self, batch: int) -> None:
+        self._releases[batch].set()
+
+    async def __call__(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        xs = [int(r["x"]) for request in requests for r in request.rows]
+        self.batches.append(xs)
+        release = asyncio.Event()
+        self._releases.append(release)
+        self.entered.put_nowait(xs)
+        if len(self.batches) <= self.held:
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(xs)
+                raise
+        return Computed(
+            columns={"f": xs},
+            scores=np.array(xs, dtype=float) * 2,
+            missing=np.zeros((len(xs), 1), dtype=bool),
+        )
+
+
+WAIT_S = 10.0
+"""Bound on every wait: a request left unanswered fails the test instead of hanging it."""
+
+
+def submitted(batcher: MicroBatcher, model: ScoringModel, xs: list[int]) -> asyncio.Task[Computed]:
+    return asyncio.ensure_future(batcher.submit(model, request([{"x": x} for x in xs])))
+
+
+async def queued() -> None:
+    """Let the requests just submitted reach the batcher's queue (one turn of the loop)."""
+    await asyncio.sleep(0)
+
+
+async def answer(task: asyncio.Task[Computed]) -> list[float]:
+    result = await asyncio.wait_for(task, WAIT_S)
+    return list(result.scores.tolist())
+
+
+async def shutting_down(task: asyncio.Task[Computed]) -> None:
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await asyncio.wait_for(task, WAIT_S)
+
+
+def test_stop_answers_the_batch_in_flight_and_fails_the_requests_not_started() -> None:
+    async def main() -> None:
+        gate = Gate(held=2)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [0]
+        a1, b1, a2 = (
+            submitted(batcher, m, [x]) for m, x in ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3))
+        )
+        await queued()
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        # A1 and A2 are one batch, being computed; B1 was taken with them and carried over.
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1, 3]
+        a3 = submitted(batcher, MODEL_A, [4])
+        await queued()
+
+        stopping = asyncio.ensure_future(batcher.stop(grace_s=3600))
+        await shutting_down(b1)  # carried
+        await shutting_down(a3)  # queued
+        assert not stopping.done(), "stop waits for the batch in flight"
+        gate.release(1)
+        assert await answer(a1) == [2.0]
+        assert await answer(a2) == [6.0]
+        await asyncio.wait_for(stopping, WAIT_S)
+        assert gate.batches == [[0], [1, 3]], "nothing started after stop"
+        await shutting_down(submitted(batcher, MODEL_A, [5]))
+
+    run(main())
+
+
+def test_stop_cancels_a_batch_that_outlives_the_grace_and_fails_its_requests() -> None:
+    async def main() -> None:
+        gate = Gate(held=1)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        a1, b1 = submitted(batcher, MODEL_A, [1]), submitted(batcher, MODEL_B, [2])
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1]
+        a2 = submitted(batcher, MODEL_A, [3])
+        await queued()
+        await asyncio.wait_for(batcher.stop(grace_s=0.01), WAIT_S)  # never released
+        for task in (a1, b1, a2):
+            await shutting_down(task)
+        assert gate.cancelled == [[1]]
 
     run(main())
