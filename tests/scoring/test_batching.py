@@ -233,3 +233,67 @@ def test_stop_cancels_a_batch_that_outlives_the_grace_and_fails_its_requests() -
         assert gate.cancelled == [[1]]
 
     run(main())
+
+
+async def _batches_behind_a_blocker(max_rows: int, requests: list[list[int]]) -> list[list[int]]:
+    """The batches ``requests`` make when they queue up together; checks each one's answer."""
+    gate = Gate(held=1)
+    batcher = MicroBatcher(gate, max_rows=max_rows)
+    batcher.start()
+    blocker = submitted(batcher, MODEL_A, [0])
+    await asyncio.wait_for(gate.entered.get(), WAIT_S)
+    tasks = [submitted(batcher, MODEL_A, xs) for xs in requests]
+    await queued()
+    gate.release(0)
+    assert await answer(blocker) == [0.0]
+    for xs, task in zip(requests, tasks, strict=True):
+        result = await asyncio.wait_for(task, WAIT_S)
+        assert result.columns["f"] == xs  # its own rows, in order
+        assert result.scores.tolist() == [2.0 * x for x in xs]
+    await batcher.stop()
+    return gate.batches[1:]
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [[[10, 11, 12], [20]], [[10, 11], [20, 21]], [[10], [20, 21], [30]]],
+    ids=["3+1", "2+2", "1+2+1"],
+)
+def test_requests_that_fill_a_batch_exactly_share_one_computation(
+    requests: list[list[int]],
+) -> None:
+    batches = run(_batches_behind_a_blocker(4, requests))
+    assert batches == [[x for xs in requests for x in xs]]
+
+
+def test_a_request_one_row_over_the_limit_goes_to_the_next_batch() -> None:
+    batches = run(_batches_behind_a_blocker(4, [[10, 11, 12], [20, 21]]))
+    assert batches == [[10, 11, 12], [20, 21]]
+
+
+def test_a_request_whose_caller_left_is_not_computed() -> None:
+    async def main() -> tuple[Gate, MicroBatcher]:
+        gate = Gate(held=1)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await asyncio.wait_for(gate.entered.get(), WAIT_S)
+        first, gone, last = (submitted(batcher, MODEL_A, xs) for xs in ([1], [2, 3], [4, 5]))
+        await queued()
+        gone.cancel()  # its caller went away while it was queued
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        assert await answer(first) == [2.0]
+        assert await answer(last) == [8.0, 10.0]
+        assert gone.cancelled()
+
+        alone = submitted(batcher, MODEL_A, [6])  # a batch of callers who all left
+        await queued()
+        alone.cancel()
+        assert await answer(submitted(batcher, MODEL_A, [7])) == [14.0]
+        await batcher.stop()
+        return gate, batcher
+
+    gate, batcher = run(main())
+    assert gate.batches == [[0], [1, 4, 5], [7]]
+    assert (batcher.batches, batcher.requests) == (3, 4)
