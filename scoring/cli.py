@@ -55,7 +55,14 @@ def serve(
     """Serve the HTTP API (uvicorn) with the champion of every registered model."""
     import uvicorn
 
+    from scoring.registry import ModelRegistry
+    from scoring.service import load_served
+
     settings = _settings(host=host, port=port, workers=workers)
+    # A worker whose models cannot be loaded (an unknown default model, a broken version)
+    # dies in uvicorn's startup traceback, and with several workers the parent then exits 0.
+    # Load here what every worker will load, so the mistake is one line and exit code 1.
+    load_served(ModelRegistry(settings.models_dir), settings.default_model)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "scoring.web.app:app_from_env",
