@@ -23,6 +23,10 @@ class ModelLoadError(ScoringError):
     """A registered model version is missing files or cannot be loaded."""
 
 
+class LogUnavailable(ScoringError):
+    """The log cannot take more rows now: its buffer is full (a failing disk) or it is closing."""
+
+
 class TrainingError(ScoringError):
     """Training could not produce a model from the given labels and features."""
 

@@ -17,7 +17,7 @@ from features.errors import FeatureStoreError
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
 from scoring.batching import Computed, MicroBatcher, RowsToScore
-from scoring.errors import InvalidRequest, ModelNotFound
+from scoring.errors import InvalidRequest, LogUnavailable, ModelNotFound
 from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
@@ -200,10 +200,18 @@ class ScoringService:
             await asyncio.wait(set(self._shadows), timeout=timeout_s)
 
     def feedback(self, items: Sequence[tuple[str, Any]]) -> int:
-        """Record realized labels for earlier requests; returns how many were accepted."""
+        """Record realized labels for earlier requests; returns how many were accepted.
+
+        All or none: a log that cannot take them now raises :class:`LogUnavailable` and
+        none is recorded, so a client can send the same labels again later.
+        """
         if self.feedback_log is None:
             raise ModelNotFound("feedback is not recorded: the prediction log is disabled")
-        self.feedback_log.append(items, datetime.now(UTC))
+        if not self.feedback_log.append(items, datetime.now(UTC)):
+            raise LogUnavailable(
+                f"the feedback log cannot take {len(items)} more label(s) now; "
+                "none was recorded, send them again later"
+            )
         return len(items)
 
     def probe_row(self) -> tuple[str, dict[str, Any]] | None:

@@ -15,6 +15,7 @@ from scoring.errors import (
     BatchTooLarge,
     Forbidden,
     InvalidRequest,
+    LogUnavailable,
     ModelLoadError,
     ModelNotFound,
     ScoringError,
@@ -36,6 +37,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (FeatureServiceNotFound, 503, "Feature service not registered"),
     (ModelLoadError, 503, "Model unavailable"),
     (FeatureStoreError, 503, "Feature store error"),
+    (LogUnavailable, 503, "Log unavailable"),
     (ScoringError, 500, "Scoring error"),
 ]
 

@@ -1,0 +1,68 @@
+"""POST /feedback over HTTP: what is acknowledged is recorded, and bad labels are refused."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from scoring.service import ScoringService
+from scoring.settings import Settings
+from scoring.web.app import create_app
+from tests.utils.serving import read_log
+
+
+def assert_problem(response: Any, status: int, *in_detail: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= set(body)
+    assert body["status"] == status
+    for fragment in in_detail:
+        assert fragment in body["detail"], body
+    return body
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def labels(*request_ids: str) -> list[dict[str, Any]]:
+    return [{"request_id": request_id, "label": 1} for request_id in request_ids]
+
+
+def test_labels_a_full_log_cannot_take_are_refused_with_503_not_acknowledged(
+    own_settings: Settings,
+) -> None:
+    settings = own_settings.model_copy(
+        update={"log_max_buffer_rows": 3, "log_flush_interval_s": 0.05}
+    )
+    labels_root = settings.data_dir / "logs" / "labels"
+    labels_root.parent.mkdir(parents=True)
+    labels_root.write_text("a file where the labels folder should be: every write fails")
+    with TestClient(create_app(settings)) as client:
+        taken = client.post("/feedback", json=labels("r0", "r1", "r2"))
+        assert taken.status_code == 202, taken.text
+        assert taken.json() == {"accepted": 3}  # held in memory while the disk fails
+
+        refused = client.post("/feedback", json=labels("r3"))
+        body = assert_problem(refused, 503, "none was recorded")
+        assert refused.headers["retry-after"] == str(settings.retry_after_s)
+        assert "accepted" not in body
+
+        labels_root.unlink()  # the disk comes back: the held labels are written
+        service: ScoringService = client.app_state["service"]
+        assert service.feedback_log is not None
+        writer = service.feedback_log.writer
+        wait_until(lambda: writer.counters().rows_written == 3)
+        retried = client.post("/feedback", json=labels("r3"))
+        assert retried.json() == {"accepted": 1}
+    written = read_log(labels_root).column("request_id").to_pylist()
+    assert sorted(written) == ["r0", "r1", "r2", "r3"], "each label once: the refused one was not"
