@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +22,7 @@ import pytest
 from scoring.parquet_log import CONVERT_ROWS, Columns, ParquetLogWriter, PendingBatch
 
 SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ranges(payloads: Sequence[Any]) -> Columns:
@@ -47,6 +54,24 @@ def wait_until(predicate: object, timeout_s: float = 10.0) -> None:
             return
         time.sleep(0.01)
     raise AssertionError("condition not met in time")
+
+
+def writer_idle(log: ParquetLogWriter) -> bool:
+    """The writer thread waits for work and nothing has woken it since its last round ended.
+
+    The positive sign that the writer looked at what was appended and chose to do nothing:
+    once woken, it clears the wake-up and waits again only after its round is done.
+    """
+    assert log._thread is not None
+    if log._wake.is_set():  # checked before the stack: a wake-up still to be served
+        return False
+    frame = sys._current_frames().get(log._thread.ident)
+    while frame is not None:
+        if frame.f_code is threading.Event.wait.__code__:
+            caller = frame.f_back
+            return caller is not None and caller.f_code is ParquetLogWriter._run.__code__
+        frame = frame.f_back
+    return False
 
 
 def test_close_writes_every_acknowledged_row(tmp_path: Path) -> None:
@@ -153,10 +178,10 @@ def test_rows_are_converted_in_rounds_of_convert_rows_between_writes(tmp_path: P
     part = CONVERT_ROWS // 4
     for k in range(3):
         log.append(PendingBatch(("date=2026-01-01",), SCHEMA, part, (k * part, part), counted))
-    time.sleep(0.3)
+        wait_until(lambda: writer_idle(log))
     assert rounds == [], "fewer rows than a round wait for the flush interval"
     log.append(PendingBatch(("date=2026-01-01",), SCHEMA, part, (3 * part, part), counted))
-    wait_until(lambda: rounds == [CONVERT_ROWS])
+    wait_until(lambda: rounds == [CONVERT_ROWS] and writer_idle(log))
     assert rows_on_disk(tmp_path) == [], "converted, not written: no write is due"
     counters = log.close()
     assert rows_on_disk(tmp_path) == list(range(CONVERT_ROWS))
@@ -174,3 +199,85 @@ def test_files_are_readable_alone(tmp_path: Path, files: int) -> None:
     assert len(paths) == files
     assert sum(pq.read_table(p).num_rows for p in paths) == 5 * files
     shutil.rmtree(tmp_path)
+
+
+def files_under(root: Path) -> list[str]:
+    """Every file under ``root``, dot-files included, as paths relative to it."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_file_that_cannot_be_synced_is_not_left_behind_and_its_rows_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+
+    def failing_fsync(fd: int) -> None:
+        synced.append(os.fstat(fd).st_size)  # the whole file was written before the sync
+        raise OSError(5, "Input/output error")
+
+    log = writer(tmp_path)  # not started: flush() writes on this thread
+    log.append(batch(0, 5))
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    log.flush()
+    monkeypatch.undo()
+    assert synced
+    assert synced[0] > 0
+    assert files_under(tmp_path) == [], "neither a final file nor a temporary one"
+    assert (log.counters().write_errors, log.counters().rows_buffered) == (1, 5)
+    log.flush()  # the disk is back: the same rows, once
+    assert rows_on_disk(tmp_path) == [0, 1, 2, 3, 4]
+    assert log.close().rows_written == 5
+
+
+# Writes a small file, then a large one, in a child process whose files may grow to LIMIT
+# bytes at most: the kernel stops the large write part-way, as a full disk does. With SIGXFSZ
+# ignored (Python's default) that write fails with EFBIG, an OSError; with the signal's own
+# default action the process dies in the middle of the write, as in a crash: no cleanup runs.
+_LIMITED_WRITER = """
+import json, resource, signal, sys
+from pathlib import Path
+import numpy as np
+from scoring.parquet_log import PendingBatch
+from tests.scoring.test_parquet_log import SCHEMA, batch, writer
+
+def noise(payloads):  # random numbers do not compress: the file is as large as its rows
+    n = sum(payloads)
+    return {"i": np.arange(100, 100 + n), "x": np.random.default_rng(0).random(n)}
+
+root, die, limit = Path(sys.argv[1]), sys.argv[2] == "die", int(sys.argv[3])
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL if die else signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+log = writer(root, max_buffer_rows=1_000_000)
+assert log.append(batch(0, 5))
+log.flush()
+assert log.append(PendingBatch(("date=2026-01-01",), SCHEMA, 100_000, 100_000, noise))
+log.flush()
+print(json.dumps(log.counters().write_errors))
+"""
+
+
+@pytest.mark.parametrize("die", [False, True], ids=["write-fails", "killed-mid-write"])
+def test_a_write_cut_short_never_shows_under_a_final_name(tmp_path: Path, die: bool) -> None:
+    root = tmp_path / "log"
+    limit = 64 * 1024  # bytes: the small file fits, the large one (megabytes) does not
+    done = subprocess.run(
+        [sys.executable, "-c", _LIMITED_WRITER, str(root), "die" if die else "fail", str(limit)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    final = [name for name in files_under(root) if not Path(name).name.startswith(".")]
+    assert len(final) == 1, final
+    assert (root / final[0]).stat().st_size < limit
+    # What a reader of the dataset sees: the first file, whole, and nothing of the second.
+    assert rows_on_disk(root) == [0, 1, 2, 3, 4]
+    if die:
+        assert done.returncode == -signal.SIGXFSZ, done.stderr
+    else:
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == 1, "the failed write was counted"
+        assert "File too large" in done.stderr, "and logged"
+        assert len(files_under(root)) == 1, "its temporary file was removed"
