@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 
@@ -119,15 +120,21 @@ def test_promotion_by_another_process_is_picked_up(
 
 
 def test_a_broken_new_version_keeps_the_old_one_serving(
-    own_settings: Settings, demo_repo: DemoRepo
+    own_settings: Settings, demo_repo: DemoRepo, caplog: pytest.LogCaptureFixture
 ) -> None:
     v2 = register_copy_of_v1(own_settings)
     registry = ModelRegistry(own_settings.models_dir)
     (registry.version_dir("fraud", v2) / "model.txt").write_text("garbage")
     body = {"entities": entities(demo_repo, 2, 3)}
+    caplog.set_level(logging.ERROR, logger="scoring.reload")
     with TestClient(create_app(own_settings)) as client:
         registry.set_alias("fraud", "champion", v2)
-        time.sleep(0.5)  # several reload intervals
+        # The watcher's own word that it saw the promotion and refused it.
+        deadline = time.monotonic() + 30
+        while not (refusals := [m for m in caplog.messages if m.startswith("not reloading: ")]):
+            assert time.monotonic() < deadline, "the watcher never looked at the promotion"
+            time.sleep(0.02)
+        assert f"fraud v{v2}" in refusals[0]
         response = client.post("/score", json=body)
         assert response.status_code == 200
         assert response.json()["version"] == 1
