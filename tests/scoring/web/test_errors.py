@@ -116,9 +116,15 @@ def test_unknown_model(client: TestClient) -> None:
     assert_problem(client.get("/models/nope"), 404, "'nope'")
 
 
-def test_batch_over_the_limit(client: TestClient, settings: Settings) -> None:
-    rows = [ROW] * (settings.max_batch_rows + 1)
-    assert_problem(client.post("/score", json={"entities": rows}), 413, "limit of 500")
+def test_batch_at_the_limit_is_scored_one_row_over_is_413(
+    client: TestClient, settings: Settings
+) -> None:
+    rows = [ROW] * settings.max_batch_rows
+    response = client.post("/score", json={"entities": rows})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == settings.max_batch_rows
+    rows.append(ROW)
+    assert_problem(client.post("/score", json={"entities": rows}), 413, "501 rows", "limit of 500")
 
 
 def test_unknown_route_is_problem_json(client: TestClient) -> None:

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from scoring.service import ScoringService
@@ -66,3 +67,55 @@ def test_labels_a_full_log_cannot_take_are_refused_with_503_not_acknowledged(
         assert retried.json() == {"accepted": 1}
     written = read_log(labels_root).column("request_id").to_pylist()
     assert sorted(written) == ["r0", "r1", "r2", "r3"], "each label once: the refused one was not"
+
+
+def test_labels_up_to_the_batch_limit_are_accepted_one_more_is_413(
+    own_settings: Settings,
+) -> None:
+    limit = own_settings.max_batch_rows
+    with TestClient(create_app(own_settings)) as client:
+        full = client.post("/feedback", json=labels(*(f"r{i}" for i in range(limit))))
+        assert full.status_code == 202, full.text
+        assert full.json() == {"accepted": limit}
+        over = client.post("/feedback", json=labels(*(f"s{i}" for i in range(limit + 1))))
+        assert_problem(over, 413, f"{limit + 1} labels is over the limit of {limit}")
+    assert read_log(own_settings.data_dir / "logs" / "labels").num_rows == limit
+
+
+OK = {"request_id": "r0", "label": 1}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ([], "the feedback list is empty"),
+        ([OK, 5], "feedback[1] must be an object with exactly request_id and label"),
+        ([OK, {**OK, "score": 0.9}], "feedback[1] must be an object with exactly request_id"),
+        ([OK, {"request_id": "r1"}], "feedback[1] must be an object with exactly request_id"),
+        ([OK, {"label": 1}], "feedback[1] must be an object with exactly request_id and label"),
+        ([OK, {**OK, "request_id": ""}], "feedback[1]: request_id must be a string of 1 to 128"),
+        ([OK, {**OK, "request_id": "r" * 129}], "feedback[1]: request_id must be a string of 1"),
+        ([OK, {**OK, "label": [1]}], "feedback[1]: label must be a string, number or boolean"),
+        ([OK, {**OK, "label": {"y": 1}}], "feedback[1]: label must be a string, number or"),
+        ([OK, {**OK, "label": None}], "feedback[1]: label must be a string, number or boolean"),
+        ({**OK, "request_id": ""}, "feedback: request_id must be a string of 1 to 128"),
+    ],
+)
+def test_bad_feedback_is_422_naming_the_item_and_nothing_is_recorded(
+    own_settings: Settings, body: Any, fragment: str
+) -> None:
+    with TestClient(create_app(own_settings)) as client:
+        assert_problem(client.post("/feedback", json=body), 422, fragment)
+    assert not (own_settings.data_dir / "logs" / "labels").exists()
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "1e999"])
+def test_a_non_finite_label_is_422(own_settings: Settings, literal: str) -> None:
+    """JSON has no such numbers: the body is refused as JSON before any label is looked at."""
+    raw = f'[{{"request_id": "r0", "label": 1}}, {{"request_id": "r1", "label": {literal}}}]'
+    with TestClient(create_app(own_settings)) as client:
+        response = client.post(
+            "/feedback", content=raw, headers={"content-type": "application/json"}
+        )
+        assert_problem(response, 422, "not valid JSON")
+    assert not (own_settings.data_dir / "logs" / "labels").exists()
