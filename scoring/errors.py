@@ -27,6 +27,10 @@ class LogUnavailable(ScoringError):
     """The log cannot take more rows now: its buffer is full (a failing disk) or it is closing."""
 
 
+class LogDisabled(ScoringError):
+    """The log is turned off, so what only the log keeps (feedback labels) cannot be taken."""
+
+
 class TrainingError(ScoringError):
     """Training could not produce a model from the given labels and features."""
 

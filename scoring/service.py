@@ -17,7 +17,7 @@ from features.errors import FeatureStoreError
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
 from scoring.batching import Computed, MicroBatcher, RowsToScore
-from scoring.errors import InvalidRequest, LogUnavailable, ModelNotFound
+from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound
 from scoring.model import ScoringModel, load_model
 from scoring.prediction_log import FeedbackLog, PredictionLog
 from scoring.registry import ModelRegistry
@@ -206,7 +206,9 @@ class ScoringService:
         none is recorded, so a client can send the same labels again later.
         """
         if self.feedback_log is None:
-            raise ModelNotFound("feedback is not recorded: the prediction log is disabled")
+            raise LogDisabled(
+                "feedback is not recorded: the prediction log is disabled (SCORER_LOG_ENABLED)"
+            )
         if not self.feedback_log.append(items, datetime.now(UTC)):
             raise LogUnavailable(
                 f"the feedback log cannot take {len(items)} more label(s) now; "

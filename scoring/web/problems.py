@@ -15,6 +15,7 @@ from scoring.errors import (
     BatchTooLarge,
     Forbidden,
     InvalidRequest,
+    LogDisabled,
     LogUnavailable,
     ModelLoadError,
     ModelNotFound,
@@ -38,6 +39,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ModelLoadError, 503, "Model unavailable"),
     (FeatureStoreError, 503, "Feature store error"),
     (LogUnavailable, 503, "Log unavailable"),
+    (LogDisabled, 501, "Log disabled"),
     (ScoringError, 500, "Scoring error"),
 ]
 

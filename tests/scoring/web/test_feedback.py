@@ -119,3 +119,18 @@ def test_a_non_finite_label_is_422(own_settings: Settings, literal: str) -> None
         )
         assert_problem(response, 422, "not valid JSON")
     assert not (own_settings.data_dir / "logs" / "labels").exists()
+
+
+def test_feedback_with_the_log_disabled_is_501_not_an_unknown_model(
+    own_settings: Settings,
+) -> None:
+    """Not 404 (an unknown model), not 503 (retrying cannot help): this server does not record."""
+    settings = own_settings.model_copy(update={"log_enabled": False})
+    row = {"customer_id": 1, "merchant_id": 2, "amount": 10.0}
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/score", json={"entities": [row]}).status_code == 200
+        response = client.post("/feedback", json=labels("r0"))
+        body = assert_problem(response, 501, "prediction log is disabled")
+        assert body["title"] == "Log disabled"
+        assert "retry-after" not in response.headers
+    assert not (settings.data_dir / "logs").exists()
