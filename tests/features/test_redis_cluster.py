@@ -93,19 +93,35 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.1)
         yield ",".join(nodes)
     finally:
+        # Every node is told to stop before any is waited for, and one that will not stop is
+        # killed: a node left running would hold its ports for the rest of the session.
         for process in processes:
             process.terminate()
-            process.wait(timeout=10)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _ask(cli: str, port: int, *command: str) -> str:
+    """A node's answer to ``command``; empty when it does not answer within seconds."""
+    try:
+        done = subprocess.run(
+            [cli, "-p", str(port), *command], capture_output=True, text=True, timeout=10
+        )
+    except subprocess.TimeoutExpired:
+        return ""
+    return done.stdout
 
 
 def _answers(cli: str, port: int) -> bool:
-    done = subprocess.run([cli, "-p", str(port), "ping"], capture_output=True, text=True)
-    return done.stdout.strip() == "PONG"
+    return _ask(cli, port, "ping").strip() == "PONG"
 
 
 def _cluster_info(cli: str, port: int) -> str:
-    done = subprocess.run([cli, "-p", str(port), "cluster", "info"], capture_output=True, text=True)
-    return done.stdout
+    return _ask(cli, port, "cluster", "info")
 
 
 def test_cluster_parity(redis_cluster: str, tmp_path: Path, same_features: Parity) -> None:

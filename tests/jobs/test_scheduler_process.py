@@ -14,6 +14,16 @@ from jobs.records import read_records
 from scoring.settings import Settings
 
 
+def _exit_code_or_kill(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int | None:
+    """The exit code of a process told to stop; None, and killed, if it did not stop in time."""
+    try:
+        return proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
 def test_two_schedulers_fire_materialize_and_stop_on_sigterm(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -27,12 +37,12 @@ def test_two_schedulers_fire_materialize_and_stop_on_sigterm(
     }
     scorer = str(Path(sys.executable).with_name("scorer"))
     runs = tmp_path / "jobs" / "runs"
-    with open(tmp_path / "jobs.log", "wb") as log:
-        procs = [
-            subprocess.Popen([scorer, "jobs"], env=env, stdout=log, stderr=subprocess.STDOUT)
-            for _ in range(2)
-        ]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        with open(tmp_path / "jobs.log", "wb") as log:
+            for _ in range(2):
+                command = [scorer, "jobs"]
+                procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=log))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if sum(r.outcome == "ok" for r in read_records(runs, "materialize")) >= 3:
@@ -41,7 +51,7 @@ def test_two_schedulers_fire_materialize_and_stop_on_sigterm(
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        codes = [proc.wait(60) for proc in procs]
+        codes = [_exit_code_or_kill(proc) for proc in procs]
     records = read_records(runs, "materialize")
     assert sum(r.outcome == "ok" for r in records) >= 3, (tmp_path / "jobs.log").read_text()
     assert codes == [0, 0], (tmp_path / "jobs.log").read_text()

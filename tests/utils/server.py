@@ -54,19 +54,29 @@ class ServerProcess:
                 env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # its workers share a process group we can kill whole
             )  # fmt: skip
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            # Never ready, or the wait was interrupted: no test would stop what was started,
+            # and the workers of a server that exited may still be running.
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.process is not None
+        log = self.settings.data_dir / "serve.log"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(
-                    f"scorer serve exited: {(s.data_dir / 'serve.log').read_text()}"
-                )
+                raise AssertionError(f"scorer serve exited: {log.read_text()}")
             try:
                 if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
-                    return self
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise AssertionError("scorer serve did not become ready")
+        raise AssertionError(f"scorer serve did not become ready: {log.read_text()}")
 
     def wait(self, timeout_s: float = 60) -> int:
         assert self.process is not None
