@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from features.errors import FeatureStoreError
 from scoring.errors import ScoringError
@@ -227,8 +230,10 @@ def main() -> None:
     """Console-script entry point: our errors end in one clear line, not a traceback."""
     try:
         app()
-    except (ScoringError, FeatureStoreError, FileNotFoundError, RuntimeError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+    except (ScoringError, FeatureStoreError, FileNotFoundError, RuntimeError, ValueError) as exc:
+        # soft_wrap: one line however long (Rich wraps at 80 columns off a terminal); escaped,
+        # so brackets in a message are printed rather than read as markup.
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise SystemExit(1) from None
 
 
@@ -292,8 +297,15 @@ def jobs_run(
     import orjson
 
     from jobs.runner import JobRunner
+    from scoring.registry import ModelRegistry
 
-    record = JobRunner(_settings(), say=_say).run(name, model or None)
+    settings = _settings()
+    registry = ModelRegistry(settings.models_dir)
+    for named in model or []:
+        registry.resolve(named, "champion")  # a mistyped name is the user's, not a failed run
+    # Feast prints its progress on stdout: keep stdout for the record, which scripts parse.
+    with contextlib.redirect_stdout(sys.stderr):
+        record = JobRunner(settings, say=_say).run(name, model or None)
     typer.echo(orjson.dumps(asdict(record), option=orjson.OPT_INDENT_2, default=str).decode())
     if record.outcome == "failed":
         raise typer.Exit(1)
