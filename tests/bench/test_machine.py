@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from bench.machine import cpu_counters, reference_loop_ms, steal_pct
+from pathlib import Path
+
+from bench.machine import cpu_counters, steal_pct
+
+_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 
 def test_steal_is_the_share_of_cpu_time_other_guests_took() -> None:
@@ -13,10 +17,22 @@ def test_steal_is_the_share_of_cpu_time_other_guests_took() -> None:
     assert steal_pct(None, after) is None
 
 
-def test_readings_of_this_machine() -> None:
+def _cpu_line() -> list[int]:
+    """The machine-wide ``cpu`` line of ``/proc/stat``, read by the test itself."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name == "cpu":
+            return [int(v) for v in values]
+    raise AssertionError("/proc/stat has no cpu line")
+
+
+def test_counters_are_the_machine_wide_cpu_line() -> None:
+    # Counters only grow, so a reading taken between two of the test's own is bracketed by
+    # them, field by field; one core's line, or fields shifted by one, would fall outside.
+    before = _cpu_line()
     counters = cpu_counters()
-    assert counters is not None, "/proc/stat should be readable on Linux"
+    after = _cpu_line()
+    assert counters is not None
     assert len(counters) == 8
-    share = steal_pct(counters, cpu_counters())
-    assert share is None or 0.0 <= share <= 100.0
-    assert reference_loop_ms(repeats=1) > 0.0
+    for name, low, value, high in zip(_FIELDS, before, counters, after, strict=False):
+        assert low <= value <= high, name
