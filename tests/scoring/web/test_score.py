@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
 from collections.abc import Iterator
 
+import lightgbm as lgb
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -48,30 +50,51 @@ def test_score_one_entity(client: TestClient, demo_repo: DemoRepo) -> None:
     assert "features" not in prediction
 
 
-def test_batch_scores_match_the_model_offline(
+def test_batch_scores_are_the_boosters_on_feasts_own_features(
     client: TestClient, demo_repo: DemoRepo, settings: Settings
 ) -> None:
-    """The service's scores equal the booster's own predictions on the returned features."""
+    """The service's scores equal LightGBM's on a matrix built here from Feast's own answer."""
     entities = _entities(demo_repo, 200, seed=1)
-    response = client.post(
-        "/score", json={"model": "fraud", "entities": entities, "include_features": True}
-    )
+    entities.append({"customer_id": 999_999_999, "merchant_id": 999_999, "amount": 12.0})
+    response = client.post("/score", json={"model": "fraud", "entities": entities})
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
-    assert len(predictions) == 200
+    assert len(predictions) == len(entities)
 
-    from scoring.model import load_model
-    from scoring.registry import ModelRegistry
-
-    model = load_model(ModelRegistry(settings.models_dir), "fraud", 1)
-    names = model.schema.feature_names
-    columns = {n: [p["features"][n] for p in predictions] for n in names}
-    matrix, _ = model.encode(columns, len(predictions))
-    expected = model.predict(matrix)
+    folder = settings.models_dir / "fraud" / "1"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    booster = lgb.Booster(model_file=str(folder / "model.txt"))
+    names = booster.feature_name()
+    assert names == [f["name"] for f in manifest["feast_schema"]["features"]]
+    # Feast's SDK reads the features and runs the on-demand view on the request's amount.
+    store = open_feature_store(demo_repo.path, demo_repo.online_store)
+    features = store.get_online_features(
+        features=store.get_feature_service(manifest["feast_schema"]["feature_service"]),
+        entity_rows=entities,
+        full_feature_names=True,
+    ).to_dict()
+    levels = manifest["categorical_levels"]
+    categorical = ["country", "card_type", "merchant_category"]
+    assert sorted(name.split("__")[1] for name in levels) == sorted(categorical)
+    matrix = np.full((len(entities), len(names)), np.nan)
+    for j, name in enumerate(names):
+        for i, value in enumerate(features[name]):
+            if value is None:
+                continue  # missing: NaN, as LightGBM was trained to take it
+            if name in levels:  # a category's code is its position among the levels
+                if value in levels[name]:
+                    matrix[i, j] = levels[name].index(value)
+            else:  # numbers, and booleans as 0 and 1
+                matrix[i, j] = float(value)
+    expected = booster.predict(matrix)
     got = np.array([p["score"] for p in predictions])
     np.testing.assert_allclose(got, expected, rtol=1e-12)
-    threshold = model.manifest.postprocess.threshold
-    assert [p["label"] for p in predictions] == [int(s >= threshold) for s in expected]
+    assert np.isnan(matrix[-1, names.index("customer_profile__avg_amount_30d")])
+    threshold = manifest["postprocess"]["threshold"]
+    negative, positive = manifest["postprocess"]["labels"]
+    assert [p["label"] for p in predictions] == [
+        positive if score >= threshold else negative for score in expected
+    ]
 
 
 def test_features_equal_feast_get_online_features(client: TestClient, demo_repo: DemoRepo) -> None:
