@@ -58,14 +58,16 @@ def serve(
     """Serve the HTTP API (uvicorn) with the champion of every registered model."""
     import uvicorn
 
+    from features.store import open_feature_store
     from scoring.registry import ModelRegistry
     from scoring.service import load_served
 
     settings = _settings(host=host, port=port, workers=workers)
-    # A worker whose models cannot be loaded (an unknown default model, a broken version)
-    # dies in uvicorn's startup traceback, and with several workers the parent then exits 0.
-    # Load here what every worker will load, so the mistake is one line and exit code 1.
+    # A worker that cannot open the feature repo or load the models (an unknown default
+    # model, a broken version) dies in uvicorn's startup traceback, and with several workers
+    # the parent then exits 0. Open here what every worker will, so the mistake is one line.
     load_served(ModelRegistry(settings.models_dir), settings.default_model)
+    open_feature_store(settings.feature_repo, settings.online_store)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "scoring.web.app:app_from_env",

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from features.store import feast_apply, open_feature_store
+from features.store import ONLINE_STORE_ENV, feast_apply, open_feature_store
 from jobs.materialize import materialize_incremental
 from scoring.demo.redis_server import LocalRedisServer, free_port
 from scoring.registry import ModelRegistry
@@ -74,6 +75,15 @@ def assert_user_mistake(done: subprocess.CompletedProcess[str], *fragments: str)
     for fragment in fragments:
         assert fragment in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def online_store_env_restored() -> Iterator[None]:
+    """Opening a store points the process's environment at this module's Redis servers (they
+    stop with it): the tests after this module see what they saw before."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ONLINE_STORE_ENV, os.environ.get(ONLINE_STORE_ENV, ""))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -276,20 +286,24 @@ DRIFT_KEYS |= {"drift_detected", "action"}
 def test_drift_writes_json_and_html_reports_and_prints_a_summary(
     served: Place, tmp_path: Path
 ) -> None:
-    log = served.data_dir / "logs" / "predictions" / "model=fraud"
-    logged = read_log(log).num_rows
+    # Part of the model's log, as one file: the report must be about this file alone.
+    log = read_log(served.data_dir / "logs" / "predictions" / "model=fraud")
+    assert log.num_rows == 400
+    current = tmp_path / "current.parquet"
+    pq.write_table(log.slice(0, 150), current)
+    reports = tmp_path / "reports"
     out = assert_ok(
-        served.run("drift", "--model", "fraud", "--current", str(log), "--out", str(tmp_path))
+        served.run("drift", "--model", "fraud", "--current", str(current), "--out", str(reports))
     )
 
-    [json_path] = tmp_path.glob("drift-fraud-*.json")
-    [html_path] = tmp_path.glob("drift-fraud-*.html")
+    [json_path] = reports.glob("drift-fraud-*.json")
+    [html_path] = reports.glob("drift-fraud-*.html")
     assert json_path.with_suffix(".html") == html_path
     report = json.loads(json_path.read_text())
     assert set(report) >= DRIFT_KEYS
     assert (report["model"], report["version"]) == ("fraud", 1)
     assert {"start", "end", "rows"} <= set(report["window"])
-    assert report["window"]["rows"] == logged == 400
+    assert report["window"]["rows"] == 150
     manifest = ModelRegistry(served.data_dir / "models").manifest("fraud", 1)
     features = manifest.feature_schema.feature_names
     assert sorted(f["name"] for f in report["features"]) == sorted(features)
@@ -300,7 +314,7 @@ def test_drift_writes_json_and_html_reports_and_prints_a_summary(
     assert html_path.read_text().lstrip().lower().startswith("<!doctype html")
 
     lines = out.splitlines()
-    assert lines[0].startswith(f"drift check fraud v1: {report['action'].upper()} (400 rows")
+    assert lines[0].startswith(f"drift check fraud v1: {report['action'].upper()} (150 rows")
     assert f"report: {json_path}" in out
     assert str(html_path) in out
 
@@ -383,3 +397,12 @@ def test_jobs_run_an_unknown_job_is_one_line(served: Place, tmp_path: Path) -> N
 def test_jobs_run_for_an_unknown_model_is_one_line(own_served: Place) -> None:
     done = own_served.run("jobs", "run", "drift", "--model", "nosuch")
     assert_user_mistake(done, "'nosuch'")
+
+
+# scorer serve
+
+
+def test_serve_names_a_feature_repo_that_is_not_one(served: Place, tmp_path: Path) -> None:
+    place = Place(tmp_path / "not-a-repo", served.online_store, served.data_dir)
+    done = place.run("serve", "--port", "0", "--workers", "2")
+    assert_user_mistake(done, f"{tmp_path / 'not-a-repo'} has no feature_store.yaml")

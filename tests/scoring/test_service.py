@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 import scoring.service
 from features.readers import FeatureReader, make_online_reader
-from features.store import open_feature_store
+from features.store import ONLINE_STORE_ENV, open_feature_store
 from scoring.demo.redis_server import free_port
 from scoring.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from scoring.model import load_model
@@ -270,11 +270,13 @@ def test_warm_up_reads_a_made_up_row_once_for_every_loaded_version(
 
 
 def test_warm_up_logs_a_failed_read_and_carries_on(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    settings: Settings, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = ModelRegistry(settings.models_dir)
     models = load_served(registry, None)
-    # A real reader of an online store nobody listens on.
+    # A real reader of an online store nobody listens on; the environment variable opening
+    # it sets is put back after the test.
+    monkeypatch.setenv(ONLINE_STORE_ENV, settings.online_store)
     store = open_feature_store(settings.feature_repo, f"127.0.0.1:{free_port()}")
 
     async def warm() -> None:
