@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from bench.child import run_isolated
 from features.schema import FeatureKind, FeatureSpec, FieldType, InputField, ServiceSchema
-from scoring.log_schema import prediction_log_schema
+from scoring.log.schema import prediction_log_schema
 
 MODEL = "synthetic"
 VIEW = "synthetic_view"
@@ -111,8 +111,8 @@ def write_synthetic_model(models_dir: Path, seed: int = 5, rows: int = 50_000) -
     import pandas as pd
 
     from drift.profile import build_profile
-    from scoring.encoding import encode_matrix
-    from scoring.registry import ModelRegistry
+    from scoring.model.encoding import encode_matrix
+    from scoring.model.registry import ModelRegistry
 
     schema = synthetic_schema()
     levels = _levels()
@@ -252,7 +252,7 @@ def _child(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     from jobs.drift_check import drift_check
-    from scoring.registry import ModelRegistry
+    from scoring.model.registry import ModelRegistry
 
     imported = time.perf_counter()
     result = drift_check(

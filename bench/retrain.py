@@ -102,9 +102,9 @@ def _child(argv: Sequence[str] | None = None) -> None:
     # Imported here: the parent only needs the helpers above.
     from bench.workspace import FEATURE_SERVICE, LABEL, MODEL, prepare_repo
     from features.store import open_feature_store
-    from scoring.demo.data import DemoDataConfig
-    from scoring.registry import ModelRegistry
-    from scoring.train import train_model
+    from jobs.demo.data import DemoDataConfig
+    from jobs.train import train_model
+    from scoring.model.registry import ModelRegistry
 
     data = DemoDataConfig(
         customers=args.customers, merchants=args.merchants, transactions=args.rows

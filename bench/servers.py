@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from features.store import feast_environment
-from scoring.demo.redis_server import free_port
+from jobs.demo.redis_server import free_port
 from scoring.settings import Settings
 
 HOST = "127.0.0.1"

@@ -16,11 +16,11 @@ import pandas as pd
 
 from bench.config import BenchConfig
 from features.store import feast_apply, open_feature_store
+from jobs.demo.data import DemoDataConfig, generate
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import materialize_all
-from scoring.demo.data import DemoDataConfig, generate
-from scoring.demo.redis_server import LocalRedisServer, free_port
-from scoring.registry import ModelRegistry
-from scoring.train import TrainingResult, train_model
+from jobs.train import TrainingResult, train_model
+from scoring.model.registry import ModelRegistry
 
 MODEL = "fraud"
 FEATURE_SERVICE = "fraud_v1"

@@ -10,8 +10,8 @@ from feast import FeatureStore
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
 from features.errors import OnlineStoreUnavailable
-from features.online import OnlineFeatureReader
-from features.redis_online import RedisOnlineFeatureReader
+from features.redis.reader import RedisOnlineFeatureReader
+from features.sdk_reader import OnlineFeatureReader
 
 log = logging.getLogger(__name__)
 

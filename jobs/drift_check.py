@@ -14,9 +14,9 @@ import orjson
 from drift.check import check_drift
 from drift.decision import DriftPolicy
 from drift.report import DriftReport, write_report
-from jobs.schedule import parse_duration
-from scoring.model import ScoringModel, load_model
-from scoring.registry import ModelRegistry
+from jobs.triggers import parse_duration
+from scoring.model.loaded import ScoringModel, load_model
+from scoring.model.registry import ModelRegistry
 
 POLICY_FILE = "policy.json"
 DEFAULT_MIN_IMPORTANCE = 0.01

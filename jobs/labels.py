@@ -70,7 +70,7 @@ def training_labels(
     classes: Sequence[Any],
 ) -> pd.DataFrame:
     """The model's label source (if any) and its feedback labels, as one entity data frame."""
-    from scoring.train import read_labels
+    from jobs.train import read_labels
 
     frames = []
     if source is not None:

@@ -10,11 +10,11 @@ import pandas as pd
 from feast import FeatureStore
 
 from jobs.labels import training_labels
+from jobs.train import Progress, train_model
 from scoring.errors import TrainingError
-from scoring.metrics import roc_auc
-from scoring.model import ScoringModel, load_model
-from scoring.registry import ModelRegistry
-from scoring.train import Progress, train_model
+from scoring.model.classification import roc_auc
+from scoring.model.loaded import ScoringModel, load_model
+from scoring.model.registry import ModelRegistry
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from jobs.lock import job_lock
 from jobs.materialize import materialize_incremental
 from jobs.records import RunRecord, append_record, now_iso
 from jobs.retrain import retrain
-from jobs.schedule import parse_duration
-from scoring.registry import ModelRegistry
+from jobs.triggers import parse_duration
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)

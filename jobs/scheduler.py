@@ -11,7 +11,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from jobs.runner import JobRunner
-from jobs.schedule import parse_schedule
+from jobs.triggers import parse_schedule
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)

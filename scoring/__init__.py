@@ -1,1 +1,1 @@
-"""The scoring service: model registry, training, routing, the web app and the CLI."""
+"""The scoring service: models, the prediction log, serving, the web app and the CLI."""

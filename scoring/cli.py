@@ -59,8 +59,8 @@ def serve(
     import uvicorn
 
     from features.store import open_feature_store
-    from scoring.registry import ModelRegistry
-    from scoring.service import load_served
+    from scoring.model.registry import ModelRegistry
+    from scoring.serving.service import load_served
 
     settings = _settings(host=host, port=port, workers=workers)
     # A worker that cannot open the feature repo or load the models (an unknown default
@@ -98,8 +98,8 @@ def train(
 ) -> None:
     """Train a LightGBM model on point-in-time features from Feast and register it."""
     from features.store import open_feature_store
-    from scoring.registry import ModelRegistry
-    from scoring.train import read_labels, train_model
+    from jobs.train import read_labels, train_model
+    from scoring.model.registry import ModelRegistry
 
     settings = _settings(feature_repo=repo)
     store = open_feature_store(settings.feature_repo, settings.online_store)
@@ -156,7 +156,7 @@ def data(
     ] = 0.0,
 ) -> None:
     """Generate the demo's seeded card-payment data (entities, activity, labelled transactions)."""
-    from scoring.demo.data import DemoDataConfig, generate
+    from jobs.demo.data import DemoDataConfig, generate
 
     settings = _settings()
     folder = out or settings.feature_repo / "data"
@@ -189,8 +189,8 @@ def demo(
     """Generate data, feast apply, materialize, train and promote fraud v1, then serve."""
     import uvicorn
 
-    from scoring.demo.data import DemoDataConfig
-    from scoring.demo.run import curl_command, run_demo
+    from jobs.demo.data import DemoDataConfig
+    from jobs.demo.run import curl_command, run_demo
     from scoring.web.app import create_app
 
     settings = _settings(port=port)
@@ -251,8 +251,8 @@ def drift(
 ) -> None:
     """Compare recent predictions with the training reference; write JSON and HTML reports."""
     from jobs.drift_check import drift_check
-    from jobs.schedule import parse_duration
-    from scoring.registry import ModelRegistry
+    from jobs.triggers import parse_duration
+    from scoring.model.registry import ModelRegistry
 
     settings = _settings()
     result = drift_check(
@@ -299,7 +299,7 @@ def jobs_run(
     import orjson
 
     from jobs.runner import JobRunner
-    from scoring.registry import ModelRegistry
+    from scoring.model.registry import ModelRegistry
 
     settings = _settings()
     registry = ModelRegistry(settings.models_dir)
@@ -335,9 +335,9 @@ def simulate(
     import httpx2 as httpx
 
     from features.store import open_feature_store
+    from jobs.demo.data import DemoDataConfig
+    from jobs.demo.simulate import simulate as run_simulation
     from jobs.runner import JobRunner
-    from scoring.demo.data import DemoDataConfig
-    from scoring.demo.simulate import simulate as run_simulation
 
     settings = _settings()
     base = url or f"http://{settings.host}:{settings.port}"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from features.store import open_feature_store
-from scoring.demo.redis_server import LocalRedisServer, free_port
-from scoring.registry import ModelRegistry
+from jobs.demo.redis_server import LocalRedisServer, free_port
+from jobs.train import TrainingResult, train_model
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
-from scoring.train import TrainingResult, train_model
 from tests.utils.repo import DemoRepo, make_demo_repo
 
 

@@ -14,10 +14,10 @@ from fastapi.openapi.utils import get_openapi
 
 from features.readers import make_online_reader
 from features.store import open_feature_store
-from scoring.prediction_log import FeedbackLog, PredictionLog
-from scoring.registry import ModelRegistry
-from scoring.reload import ModelWatcher
-from scoring.service import ScoringService, load_served
+from scoring.log.prediction_log import FeedbackLog, PredictionLog
+from scoring.model.registry import ModelRegistry
+from scoring.serving.reload import ModelWatcher
+from scoring.serving.service import ScoringService, load_served
 from scoring.settings import Settings
 from scoring.web.problems import install_problem_handlers
 from scoring.web.routes import SCORE_OPERATION, router

@@ -12,8 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from scoring.errors import Forbidden, Unauthorized
-from scoring.reload import ModelWatcher
-from scoring.service import ScoringService
+from scoring.serving.reload import ModelWatcher
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 
 

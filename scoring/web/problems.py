@@ -22,7 +22,7 @@ from scoring.errors import (
     ScoringError,
     Unauthorized,
 )
-from scoring.request import RequestProblems
+from scoring.serving.request import RequestProblems
 from scoring.web.responses import JSONBody
 
 PROBLEM_JSON = "application/problem+json"

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.readers import store_answers
 from scoring.errors import InvalidRequest, ModelNotFound
-from scoring.registry import ModelRegistry
-from scoring.request import parse_feedback, parse_score_request
-from scoring.service import ScoringService
-from scoring.telemetry import ServiceCollector
+from scoring.model.registry import ModelRegistry
+from scoring.serving.request import parse_feedback, parse_score_request
+from scoring.serving.service import ScoringService
+from scoring.serving.telemetry import ServiceCollector
 from scoring.web.deps import AdminDep, ServiceDep, SettingsDep, WatcherDep
 from scoring.web.problems import problem
 from scoring.web.responses import JSONBody

@@ -15,7 +15,7 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 
 from features.store import feast_apply, open_feature_store
-from scoring.demo.redis_server import LocalRedisServer
+from jobs.demo.redis_server import LocalRedisServer
 
 FEATURE_STORE_YAML = """\
 project: typed

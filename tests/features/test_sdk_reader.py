@@ -12,10 +12,10 @@ import pytest
 import redis
 
 from features.errors import OnlineStoreUnavailable
-from features.online import OnlineFeatureReader
+from features.sdk_reader import OnlineFeatureReader
 from features.store import feast_apply, open_feature_store
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import materialize_incremental
-from scoring.demo.redis_server import LocalRedisServer, free_port
 from tests.utils.repo import DemoRepo, make_foreign_repo
 
 

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from features.store import open_feature_store
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import materialize_all, materialize_incremental
-from scoring.demo.redis_server import LocalRedisServer, free_port
 from tests.utils.repo import DemoRepo
 
 FEATURE = "customer_profile__avg_amount_30d"

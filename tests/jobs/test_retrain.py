@@ -14,9 +14,9 @@ from features.training import EVENT_TIMESTAMP
 from jobs.records import read_records
 from jobs.retrain import RetrainResult, retrain
 from jobs.runner import JobRunner
-from scoring.registry import ModelRegistry
+from jobs.train import TrainingResult
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
-from scoring.train import TrainingResult
 from tests.utils.repo import DemoRepo
 from tests.utils.serving import register_copy_of_v1
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from jobs.demo.redis_server import LocalRedisServer
 from jobs.drift_check import load_policy
 from jobs.lock import job_lock
 from jobs.records import RunRecord, append_record, read_records
 from jobs.runner import JobRunner
-from jobs.schedule import parse_duration, parse_schedule
 from jobs.scheduler import build_scheduler
-from scoring.demo.redis_server import LocalRedisServer
+from jobs.triggers import parse_duration, parse_schedule
 from scoring.settings import Settings
 
 

@@ -21,11 +21,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from features.store import ONLINE_STORE_ENV, feast_apply, open_feature_store
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import materialize_incremental
-from scoring.demo.redis_server import LocalRedisServer, free_port
-from scoring.registry import ModelRegistry
+from jobs.train import TrainingResult
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
-from scoring.train import TrainingResult
 from scoring.web.app import create_app
 from tests.utils.repo import ROOT, DemoRepo
 from tests.utils.serving import entities, read_log

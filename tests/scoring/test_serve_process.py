@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from scoring.registry import ModelRegistry
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
 from tests.utils.server import Load, ServerProcess

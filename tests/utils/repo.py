@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from features.store import feast_apply, open_feature_store
+from jobs.demo.data import DemoData, DemoDataConfig, generate
 from jobs.materialize import materialize_incremental
-from scoring.demo.data import DemoData, DemoDataConfig, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2 as httpx
 
-from scoring.demo.redis_server import free_port
+from jobs.demo.redis_server import free_port
 from scoring.settings import Settings
 
 

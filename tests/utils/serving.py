@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pydantic import SecretStr
 
-from scoring.registry import ModelRegistry
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
 

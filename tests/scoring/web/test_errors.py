@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scoring.demo.redis_server import LocalRedisServer, free_port
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from scoring.errors import ModelLoadError
 from scoring.settings import Settings
 from scoring.web.app import create_app

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scoring.service import ScoringService
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.serving import read_log

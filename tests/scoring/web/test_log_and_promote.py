@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
-from scoring.registry import ModelRegistry
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
@@ -126,7 +126,7 @@ def test_a_broken_new_version_keeps_the_old_one_serving(
     registry = ModelRegistry(own_settings.models_dir)
     (registry.version_dir("fraud", v2) / "model.txt").write_text("garbage")
     body = {"entities": entities(demo_repo, 2, 3)}
-    caplog.set_level(logging.ERROR, logger="scoring.reload")
+    caplog.set_level(logging.ERROR, logger="scoring.serving.reload")
     with TestClient(create_app(own_settings)) as client:
         registry.set_alias("fraud", "champion", v2)
         # The watcher's own word that it saw the promotion and refused it.

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scoring.errors import ModelNotFound
-from scoring.registry import ModelRegistry
+from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo

@@ -1,0 +1,1 @@
+"""The fast online read for Feast's Redis store: key layout, pipelined reads, decoding."""

@@ -1,0 +1,1 @@
+"""Feast's on-demand feature views applied to rows read online."""

@@ -1,0 +1,122 @@
+"""``scorer simulate``: realistic traffic, then shifted traffic, so the loop can be watched.
+
+Phase one replays the demo's transactions against a running service and sends their labels
+as feedback. Phase two does the same with the generator's drift knob turned: amounts grow,
+and shifted activity and merchant risk values are written to the online store through Feast
+(a push and an online write), the way fresh upstream data would arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx2 as httpx
+import pandas as pd
+from feast import FeatureStore
+from feast.data_source import PushMode
+
+from jobs.demo.data import DemoData, DemoDataConfig, generate
+
+Say = Callable[[str], None]
+ACTIVITY_PUSH = "customer_activity_push"
+
+
+@dataclass
+class PhaseResult:
+    """What one phase of traffic got back."""
+
+    statuses: Counter[int | str] = field(default_factory=Counter)
+    versions: Counter[int] = field(default_factory=Counter)
+    labelled: int = 0
+
+
+def entity_traffic(data: DemoData, n: int, seed: int) -> list[tuple[dict[str, object], int]]:
+    """``n`` scoring rows drawn from the demo's transactions, each with its true label."""
+    tx = data.transactions.sample(n, random_state=seed, replace=n > len(data.transactions))
+    columns = tx[["customer_id", "merchant_id", "amount", "is_fraud"]]
+    return [
+        ({"customer_id": int(c), "merchant_id": int(m), "amount": round(float(a), 2)}, int(y))
+        for c, m, a, y in columns.itertuples(index=False)
+    ]
+
+
+def write_shifted_online_features(store: FeatureStore, shifted: DemoData) -> int:
+    """Push shifted activity and write shifted merchant risk into the online store."""
+    now = pd.Timestamp(datetime.now(UTC))
+    activity = shifted.customer_activity.sort_values("event_timestamp")
+    activity = activity.drop_duplicates("customer_id", keep="last").assign(event_timestamp=now)
+    store.push(ACTIVITY_PUSH, activity, to=PushMode.ONLINE)
+    merchants = shifted.merchant_risk.assign(event_timestamp=now)
+    store.write_to_online_store("merchant_risk", merchants)
+    return len(activity) + len(merchants)
+
+
+async def send_phase(
+    url: str,
+    traffic: list[tuple[dict[str, object], int]],
+    concurrency: int,
+    feedback_share: float,
+) -> PhaseResult:
+    """Score every row (single-entity requests), then send labels for a share of them."""
+    result = PhaseResult()
+    labels: list[dict[str, object]] = []
+    gate = asyncio.Semaphore(concurrency)
+    every = max(1, round(1 / feedback_share)) if feedback_share > 0 else 0
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+
+        async def one(i: int, entity: dict[str, object], truth: int) -> None:
+            async with gate:
+                try:
+                    response = await client.post("/score", json={"entities": [entity]})
+                except httpx.HTTPError as exc:
+                    result.statuses[type(exc).__name__] += 1
+                    return
+            result.statuses[response.status_code] += 1
+            if response.status_code == 200:
+                body = response.json()
+                result.versions[body["version"]] += 1
+                if every and i % every == 0:
+                    labels.append({"request_id": body["request_id"], "label": truth})
+
+        await asyncio.gather(*(one(i, e, y) for i, (e, y) in enumerate(traffic)))
+        for start in range(0, len(labels), 1000):
+            response = await client.post("/feedback", json=labels[start : start + 1000])
+            response.raise_for_status()
+    result.labelled = len(labels)
+    return result
+
+
+def simulate(
+    url: str,
+    store: FeatureStore,
+    *,
+    requests: int,
+    shift: float,
+    concurrency: int,
+    feedback_share: float,
+    config: DemoDataConfig,
+    say: Say,
+) -> tuple[PhaseResult, PhaseResult]:
+    """Run the normal phase, shift the online store, run the shifted phase."""
+    normal = generate(config)
+    say(f"phase 1: {requests:,} requests like the training data")
+    first = asyncio.run(
+        send_phase(url, entity_traffic(normal, requests, 1), concurrency, feedback_share)
+    )
+    say(f"  answers {dict(first.statuses)}, versions {dict(first.versions)}, "
+        f"{first.labelled:,} labels sent")  # fmt: skip
+    shifted = generate(DemoDataConfig(**{**config.__dict__, "shift": shift}))
+    written = write_shifted_online_features(store, shifted)
+    say(f"phase 2: drift knob at {shift:g}: {written:,} shifted online rows written, "
+        f"{requests:,} requests with shifted amounts")  # fmt: skip
+    second = asyncio.run(
+        send_phase(url, entity_traffic(shifted, requests, 2), concurrency, feedback_share)
+    )
+    say(f"  answers {dict(second.statuses)}, versions {dict(second.versions)}, "
+        f"{second.labelled:,} labels sent")  # fmt: skip
+    return first, second

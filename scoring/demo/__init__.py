@@ -1,1 +1,0 @@
-"""Seeded demo data for the fraud feature repo."""

@@ -1,0 +1,1 @@
+"""The prediction and label logs: where they live, their schema, the writer."""

@@ -1,0 +1,315 @@
+"""The prediction log and the feedback (labels) log, as DESIGN.md lays them out."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from scoring.log.schema import LABELS_SCHEMA, prediction_log_schema
+from scoring.log.writer import Columns, LogCounters, ParquetLogWriter, PendingBatch
+from scoring.model.encoding import BoolArray, FloatArray
+from scoring.model.loaded import ScoringModel
+from scoring.serving.batching import Computed, RowsToScore
+from scoring.settings import Settings
+
+_DAY_US = 86_400_000_000
+
+
+@dataclass(frozen=True)
+class LogLayout:
+    """What the log needs to know of one model version, worked out once."""
+
+    schema: pa.Schema
+    partition: str
+    """The ``model=`` partition."""
+    version: int
+    threshold: float
+    labels: tuple[str, str]
+    """The negative and the positive label, as the log's text."""
+    inputs: tuple[str, ...]
+    features: tuple[str, ...]
+    encoded: tuple[tuple[int, pa.DataType], ...]
+    """Position in ``features`` and log type of each feature logged from the model's matrix."""
+    kept: tuple[int, ...]
+    """Positions in ``features`` of the features whose raw values are kept: text, timestamps,
+    and integers, in case a value is one that float64 cannot hold."""
+    kept_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model: ScoringModel) -> LogLayout:
+        """The layout of ``model``'s log rows."""
+        schema = model.schema
+        inputs = tuple(f.name for f in (*schema.join_keys, *schema.request_fields))
+        features = tuple(schema.feature_names)
+        post = model.manifest.postprocess
+        negative, positive = (str(label) for label in post.labels)
+        log_schema = prediction_log_schema(schema)
+        types = [log_schema.field(name).type for name in features]
+        encoded = tuple((j, t) for j, t in enumerate(types) if _encodes_exactly(t))
+        kept = tuple(j for j, t in enumerate(types) if not _encodes_exactly(t) or _integer(t))
+        return cls(
+            schema=log_schema,
+            partition=f"model={model.name}",
+            version=model.version,
+            threshold=post.threshold,
+            labels=(negative, positive),
+            inputs=inputs,
+            features=features,
+            encoded=encoded,
+            kept=kept,
+            kept_names=tuple(features[j] for j in kept),
+        )
+
+
+def _integer(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(arrow_type))
+
+
+def _encodes_exactly(arrow_type: pa.DataType) -> bool:
+    """Whether a feature of this log type is its own float64 encoding (integers: mostly)."""
+    return bool(
+        pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type) or _integer(arrow_type)
+    )
+
+
+class LoggedRows(NamedTuple):
+    """One computation's rows (one request or a micro-batch) as they wait for the writer.
+
+    Only what the writer needs, mostly references to what the request path made anyway:
+    the matrix, the scores, the input values and the features that the matrix cannot give
+    back exactly. The request's own objects (its rows, the features as read) are left to be
+    freed as soon as it is answered: holding them for a writer round (2,000 rows, about a
+    kilobyte each) cost a worker about 3 us a request, in memory it then touched cold.
+    """
+
+    layout: LogLayout
+    logged_at: int
+    """Microseconds since the epoch, UTC: Arrow converts ints far faster than datetimes."""
+    scored_at: float
+    """``time.perf_counter()`` when the scores were ready: latency is measured up to there."""
+    requests: Sequence[tuple[str, str, int, float]]
+    """Each request's id, route, row count and ``time.perf_counter()`` at arrival."""
+    inputs: Sequence[Sequence[Any]]
+    """The values of each of ``layout.inputs`` (join keys, request fields), one per row."""
+    kept: Sequence[Sequence[Any] | None]
+    """The features of ``layout.kept`` as read, one value per row; None if not returned."""
+    matrix: FloatArray
+    """Every feature as the model took it: numbers and flags are logged from here, in bulk."""
+    scores: FloatArray
+    missing: BoolArray
+
+
+def log_columns(computations: Sequence[LoggedRows]) -> Columns:
+    """The log columns of computations of one model version; run by the writer thread.
+
+    Per-request and per-computation values are converted once each and spread over their
+    rows by Arrow and NumPy: repeating Python objects row by row cost more than the rest.
+    """
+    layout = computations[0].layout
+    requests = [
+        (request_id, route, rows, (c.scored_at - started) * 1000)
+        for c in computations
+        for request_id, route, rows, started in c.requests
+    ]
+    scores = _stacked([c.scores for c in computations])
+    missing = _stacked([c.missing for c in computations])
+    n = len(scores)
+    stamps = np.repeat(
+        np.array([c.logged_at for c in computations], dtype=np.int64),
+        [len(c.scores) for c in computations],
+    )
+    positive = (scores >= layout.threshold).astype(np.int8)
+    columns: Columns = {
+        "logged_at": stamps,
+        "version": np.full(n, layout.version, dtype=np.int32),
+        "score": scores,
+        "label": pa.array(layout.labels, pa.string()).take(positive),
+        "missing_count": missing.sum(axis=1, dtype=np.int32),
+    }
+    request_ids = pa.array([r[0] for r in requests], pa.string())
+    routes = pa.array([r[1] for r in requests], pa.string())
+    latencies = np.array([r[3] for r in requests], dtype=np.float64)
+    counts = [r[2] for r in requests]
+    if len(counts) == n and min(counts, default=1) == 1:  # one row a request: nothing to spread
+        columns.update(request_id=request_ids, route=routes, latency_ms=latencies)
+    else:  # row i belongs to request picks[i]
+        picks = np.repeat(np.arange(len(requests)), counts)
+        columns.update(
+            request_id=request_ids.take(picks),
+            route=routes.take(picks),
+            latency_ms=latencies[picks],
+        )
+    for i, name in enumerate(layout.inputs):
+        columns[name] = _chained([c.inputs[i] for c in computations])
+    matrix = _stacked([c.matrix for c in computations])
+    for j, arrow_type in layout.encoded:
+        array = _from_matrix(matrix[:, j], arrow_type)
+        if array is not None:
+            columns[layout.features[j]] = array
+    for i, j in enumerate(layout.kept):  # text, timestamps, integers float64 cannot hold
+        name = layout.features[j]
+        if name not in columns:
+            columns[name] = _chained([_or_missing(c.kept[i], len(c.scores)) for c in computations])
+    return columns
+
+
+def _or_missing(values: Sequence[Any] | None, rows: int) -> Sequence[Any]:
+    """A feature's values as read; all missing if the store did not return it at all."""
+    return [None] * rows if values is None else values
+
+
+def _chained(parts: Sequence[Sequence[Any]]) -> Sequence[Any]:
+    """The parts end to end; a lone one as it is, not copied."""
+    return parts[0] if len(parts) == 1 else list(itertools.chain.from_iterable(parts))
+
+
+def _stacked(arrays: Sequence[npt.NDArray[Any]]) -> npt.NDArray[Any]:
+    """The arrays end to end; a lone one as it is, not copied."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+
+_EXACT_INTEGERS = float(2**53)
+"""Whole numbers up to this magnitude survive a round trip through float64."""
+
+
+def _from_matrix(column: FloatArray, arrow_type: pa.DataType) -> pa.Array | None:
+    """A feature's log column from its float64 encoding, or None if that would change a value.
+
+    A number or a flag is encoded as itself in float64, NaN where missing, so the matrix the
+    model took holds the raw values: one NumPy column converts in a fraction of the time as
+    many Python objects take. Integers must be whole and within float64's exact range.
+    """
+    if pa.types.is_floating(arrow_type):
+        values = column if arrow_type == pa.float64() else column.astype(np.float32)
+        return pa.array(values, type=arrow_type, from_pandas=True)  # NaN is null
+    missing = np.isnan(column)
+    present = np.where(missing, 0.0, column)
+    if pa.types.is_boolean(arrow_type):
+        return pa.array(present != 0.0, type=arrow_type, mask=missing)
+    dtype = np.dtype(arrow_type.to_pandas_dtype())
+    info = np.iinfo(dtype)
+    low, high = max(float(info.min), -_EXACT_INTEGERS), min(float(info.max), _EXACT_INTEGERS)
+    if not (np.all((present >= low) & (present <= high)) and np.all(present == np.trunc(present))):
+        return None
+    return pa.array(present.astype(dtype), type=arrow_type, mask=missing)
+
+
+def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
+    return ParquetLogWriter(
+        root,
+        flush_rows=settings.log_flush_rows,
+        flush_interval_s=settings.log_flush_interval_s,
+        max_buffer_rows=settings.log_max_buffer_rows,
+        name=name,
+        unique_columns=("request_id",),
+    )
+
+
+class PredictionLog:
+    """Every scored row with the exact features used, in ``logs/predictions/model=/date=/``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.data_dir / "logs" / "predictions"
+        self.writer = _writer(settings, self.root, "prediction-log")
+        self._layouts: dict[tuple[str, int], LogLayout] = {}
+        self._day, self._day_partition = -1, ""
+
+    def _layout(self, model: ScoringModel) -> LogLayout:
+        # A version's manifest never changes, so neither does its layout.
+        key = (model.name, model.version)
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._layouts[key] = LogLayout.of(model)
+        return layout
+
+    def append(
+        self,
+        model: ScoringModel,
+        requests: Sequence[RowsToScore],
+        rows: Sequence[Mapping[str, Any]],
+        computed: Computed,
+        matrix: FloatArray,
+        scored_at: float,
+    ) -> bool:
+        """Queue one computation's rows; columns and Arrow are built on the writer thread.
+
+        ``rows`` are every request's rows in ``requests`` order, ``matrix`` the features as
+        the model took them; ``scored_at`` is the ``time.perf_counter()`` when the scores
+        were ready: latency is measured up to there.
+        """
+        logged_at = time.time_ns() // 1000
+        layout = self._layout(model)
+        features = computed.columns
+        logged = LoggedRows(
+            layout,
+            logged_at,
+            scored_at,
+            [(r.request_id, r.route, len(r.rows), r.started) for r in requests],
+            [[row[name] for row in rows] for name in layout.inputs],
+            [features.get(name) for name in layout.kept_names],
+            matrix,
+            computed.scores,
+            computed.missing,
+        )
+        partition = (layout.partition, self._date(logged_at))
+        return self.writer.append(
+            PendingBatch(partition, layout.schema, len(rows), logged, log_columns)
+        )
+
+    def _date(self, stamp_us: int) -> str:
+        """The ``date=`` partition of a time in microseconds, worked out once a day."""
+        day = stamp_us // _DAY_US
+        if day != self._day:
+            date = datetime.fromtimestamp(day * 86_400, tz=UTC).date()
+            self._day, self._day_partition = day, f"date={date.isoformat()}"
+        return self._day_partition
+
+    def start(self) -> None:
+        """Start writing."""
+        self.writer.start()
+
+    def close(self) -> LogCounters:
+        """Write everything acknowledged and stop."""
+        return self.writer.close()
+
+
+def _labels(payloads: Sequence[tuple[Sequence[tuple[str, Any]], datetime]]) -> Columns:
+    request_ids: list[Any] = []
+    labels: list[Any] = []
+    received: list[Any] = []
+    for items, received_at in payloads:
+        request_ids += [request_id for request_id, _ in items]
+        labels += [str(label) for _, label in items]
+        received += [received_at] * len(items)
+    return {"request_id": request_ids, "label": labels, "received_at": received}
+
+
+class FeedbackLog:
+    """Labels that arrive after scoring, in ``logs/labels/date=/``, joined by ``request_id``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.data_dir / "logs" / "labels"
+        self.writer = _writer(settings, self.root, "feedback-log")
+
+    def append(self, items: Sequence[tuple[str, Any]], received_at: datetime) -> bool:
+        """Queue ``(request_id, label)`` pairs."""
+        partition = (f"date={received_at.date().isoformat()}",)
+        pending = PendingBatch(partition, LABELS_SCHEMA, len(items), (items, received_at), _labels)
+        return self.writer.append(pending)
+
+    def start(self) -> None:
+        """Start writing."""
+        self.writer.start()
+
+    def close(self) -> LogCounters:
+        """Write everything acknowledged and stop."""
+        return self.writer.close()

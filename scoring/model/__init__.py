@@ -1,0 +1,1 @@
+"""A model version: its manifest, the registry that stores it, loading, encoding."""

@@ -1,0 +1,1 @@
+"""The framework-free data plane: requests, routing, batching, scoring, reload."""

@@ -1,0 +1,185 @@
+"""Adaptive micro-batching: concurrent small requests for a model share one read and predict.
+
+Under load most of a single-entity request's cost is fixed per call (the Redis round trip,
+Feast's on-demand transforms, LightGBM's predict set-up), not per row. Requests queue while
+a batch is in flight; the next batch takes everything queued, so batches grow with load and
+an idle service still answers a lone request at once, without waiting for company. The same
+idea as MLServer's and BentoML's adaptive batching, minus the timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from scoring.model.encoding import BoolArray, FloatArray
+from scoring.model.loaded import ScoringModel
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RowsToScore:
+    """One request's rows on their way to a computation, and what the log keeps of it."""
+
+    request_id: str
+    route: str
+    rows: Rows
+    started: float
+    """``time.perf_counter()`` when the request reached the service."""
+
+
+@dataclass(frozen=True)
+class Computed:
+    """The read and scored rows of one request (or of a whole batch)."""
+
+    columns: Mapping[str, Sequence[Any]]
+    scores: FloatArray
+    missing: BoolArray
+
+    def slice(self, start: int, stop: int) -> Computed:
+        """The rows ``start:stop`` of a batch, for the request that sent them."""
+        return Computed(
+            columns={name: values[start:stop] for name, values in self.columns.items()},
+            scores=self.scores[start:stop],
+            missing=self.missing[start:stop],
+        )
+
+
+Compute = Callable[[ScoringModel, Sequence[RowsToScore]], Awaitable[Computed]]
+"""Reads, scores (and logs) the rows of several requests for one model version at once."""
+
+
+@dataclass
+class _Pending:
+    model: ScoringModel
+    request: RowsToScore
+    future: asyncio.Future[Computed]
+
+    @property
+    def rows(self) -> Rows:
+        return self.request.rows
+
+
+STOP_GRACE_S = 10.0
+"""At stop, how long a batch already being computed may take to finish and answer."""
+
+
+class MicroBatcher:
+    """Merges queued requests of the same model version into one computation."""
+
+    def __init__(self, compute: Compute, max_rows: int) -> None:
+        self._compute = compute
+        self._max_rows = max_rows
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # Taken from the queue by the loop, so stop() must find them here: requests of
+        # another version waiting for their turn, and the batch being computed.
+        self._carried: list[_Pending] = []
+        self._in_flight: list[_Pending] = []
+        self.batches = 0
+        self.requests = 0
+
+    async def submit(self, model: ScoringModel, request: RowsToScore) -> Computed:
+        """Queue the request's rows and wait for their share of a batch."""
+        if self._stopping:
+            raise _shutting_down()
+        future: asyncio.Future[Computed] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(model, request, future))
+        return await future
+
+    def start(self) -> None:
+        """Start the batching loop."""
+        self._task = asyncio.create_task(self._run(), name="micro-batcher")
+
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop batching; afterwards no submitted request is left waiting.
+
+        A batch already being computed may finish, within ``grace_s``: its features are
+        being read and its callers are about to get their answers (and its rows to reach
+        the log, which closes after the batcher). Requests not started yet, queued or
+        carried over behind another version, fail at once with "the service is shutting
+        down", as does a submit after stop. A batch still running after ``grace_s`` is
+        cancelled, and its callers get the same error.
+        """
+        self._stopping = True
+        _fail(self._carried)
+        self._carried = []
+        self._fail_queued()
+        task = self._task
+        if task is None:
+            return
+        if self._in_flight:
+            await asyncio.wait({task}, timeout=grace_s)  # the loop ends after this batch
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def _fail_queued(self) -> None:
+        while not self._queue.empty():
+            _fail([self._queue.get_nowait()])
+
+    def _take(self, first: _Pending) -> tuple[list[_Pending], list[_Pending]]:
+        """``first`` plus queued requests of the same version, up to the row limit."""
+        batch, others = [first], []
+        rows = len(first.rows)
+        while not self._queue.empty() and rows < self._max_rows:
+            pending = self._queue.get_nowait()
+            if pending.model is first.model and rows + len(pending.rows) <= self._max_rows:
+                batch.append(pending)
+                rows += len(pending.rows)
+            else:
+                others.append(pending)
+        return batch, others
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping:
+                first = self._carried.pop(0) if self._carried else await self._queue.get()
+                batch, others = self._take(first)
+                self._carried.extend(others)
+                # A client may have gone: its request is not computed.
+                self._in_flight = [p for p in batch if not p.future.done()]
+                if self._in_flight:
+                    await self._answer(first.model, self._in_flight)
+                self._in_flight = []
+        finally:
+            # Cancelled (by stop() past its grace, or with the event loop): whatever the loop
+            # still holds gets an error rather than a caller waiting forever.
+            _fail(self._in_flight)
+            _fail(self._carried)
+            self._in_flight, self._carried = [], []
+            self._fail_queued()
+
+    async def _answer(self, model: ScoringModel, live: list[_Pending]) -> None:
+        """Compute one batch and give each request its own rows, or the batch's error."""
+        try:
+            computed = await self._compute(model, [p.request for p in live])
+        except Exception as exc:  # every request of the batch gets the error
+            for pending in live:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.requests += len(live)
+        start = 0
+        for pending in live:
+            stop = start + len(pending.rows)
+            if not pending.future.done():
+                pending.future.set_result(computed.slice(start, stop))
+            start = stop
+
+
+def _shutting_down() -> RuntimeError:
+    return RuntimeError("the service is shutting down")
+
+
+def _fail(pending: Sequence[_Pending]) -> None:
+    """Give requests that will not be computed the shutting-down error."""
+    for waiting in pending:
+        if not waiting.future.done():
+            waiting.future.set_exception(_shutting_down())

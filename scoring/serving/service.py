@@ -1,0 +1,287 @@
+"""The scoring data plane: route a request to a model, read its features, score, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from features.errors import FeatureStoreError
+from features.readers import FeatureReader
+from features.schema import FieldType, ServiceSchema
+from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound
+from scoring.log.prediction_log import FeedbackLog, PredictionLog
+from scoring.model.loaded import ScoringModel, load_model
+from scoring.model.registry import ModelRegistry
+from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
+from scoring.serving.request import ScoreRequest, entity_rows
+from scoring.serving.routing import CanarySplit, ServedModel, wanted
+
+log = logging.getLogger(__name__)
+
+# Below this many rows LightGBM predicts in tens of microseconds: a thread hop costs more.
+_INLINE_PREDICT_ROWS = 64
+
+MAX_SHADOWS_IN_FLIGHT = 1_000
+"""Shadow scorings waiting at most; past it a worker is overloaded and skips (and counts) them."""
+
+
+@dataclass
+class LoadedModels:
+    """The versions currently in service, by model name. Replaced whole, never mutated."""
+
+    served: dict[str, ServedModel] = field(default_factory=dict)
+    default: str | None = None
+
+    @property
+    def champions(self) -> dict[str, ScoringModel]:
+        """The champion of every served model."""
+        return {name: served.champion for name, served in self.served.items()}
+
+    def all_versions(self) -> list[ScoringModel]:
+        """Every loaded version, each once: champions, canaries and shadows."""
+        loaded = {}
+        for served in self.served.values():
+            for model in (served.champion, served.canary, served.shadow):
+                if model is not None:
+                    loaded[(model.name, model.version)] = model
+        return list(loaded.values())
+
+
+class ScoringService:
+    """Scores entity rows with the right model, knowing nothing of HTTP."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        reader: FeatureReader,
+        models: LoadedModels,
+        prediction_log: PredictionLog | None = None,
+        feedback_log: FeedbackLog | None = None,
+        batching_max_rows: int = 0,
+        batching_request_rows: int = 0,
+    ) -> None:
+        self.registry = registry
+        self.reader = reader
+        self.models = models
+        self.prediction_log = prediction_log
+        self.feedback_log = feedback_log
+        self._batch_request_rows = batching_request_rows
+        self._split = CanarySplit()
+        self._shadows: set[asyncio.Task[None]] = set()
+        self.shadow_failures = 0
+        self.shadows_dropped = 0
+        self.batcher = (
+            MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
+        )
+
+    async def compute(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        """Read the requests' features, encode them in manifest order, score and log them.
+
+        Logged here, once per computation: a micro-batch of small requests costs the log one
+        append, and the rows are in the log before any of them is answered.
+        """
+        if len(requests) == 1:
+            rows = requests[0].rows
+        else:
+            rows = [row for request in requests for row in request.rows]
+        columns = await self.reader.read(model.schema.feature_service, rows)
+        matrix, missing = model.encode(columns, len(rows))
+        if len(rows) <= _INLINE_PREDICT_ROWS:
+            scores = model.predict(matrix)
+        else:
+            scores = await asyncio.to_thread(model.predict, matrix)
+        computed = Computed(columns=columns, scores=scores, missing=missing)
+        if self.prediction_log is not None:
+            self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
+        return computed
+
+    def route(self, name: str | None) -> tuple[ScoringModel, str]:
+        """The model version that answers a request for ``name``, and the route taken."""
+        models = self.models
+        name = name or models.default
+        if name is None:
+            if models.served:
+                served = ", ".join(sorted(models.served))
+                raise InvalidRequest(f"several models are served ({served}): name one in 'model'")
+            raise ModelNotFound("no model is loaded; train and promote one first")
+        serving = models.served.get(name)
+        if serving is None:
+            known = ", ".join(sorted(models.served)) or "none"
+            raise ModelNotFound(f"model {name!r} is not served (loaded models: {known})")
+        canary = serving.canary
+        if canary is not None and self._split.to_canary(name, serving.canary_weight):
+            return canary, "canary"
+        return serving.champion, "champion"
+
+    async def score(self, request: ScoreRequest) -> dict[str, Any]:
+        """Answer one ``/score`` request as the JSON-ready response body."""
+        started = time.perf_counter()
+        model, route = self.route(request.model)
+        rows = entity_rows(model.schema, request.entities)
+        scoring = RowsToScore(uuid.uuid4().hex, route, rows, started)
+        n = len(rows)
+        if self.batcher is not None and n <= self._batch_request_rows:
+            computed = await self.batcher.submit(model, scoring)
+        else:
+            computed = await self.compute(model, [scoring])
+        serving = self.models.served.get(model.name)
+        if serving is not None and serving.shadow is not None:
+            self._start_shadow(serving.shadow, request.entities, scoring.request_id, started)
+        columns, scores, missing = computed.columns, computed.scores, computed.missing
+        names = model.schema.feature_names
+        post = model.manifest.postprocess
+        negative, positive = post.labels
+        score_list: list[float] = scores.tolist()
+        labels = [positive if score >= post.threshold else negative for score in score_list]
+        # Most rows miss nothing: only rows that do pay for building their list of names.
+        with_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
+        names_array = np.array(names, dtype=object)
+        predictions: list[dict[str, Any]] = []
+        for i in range(n):
+            prediction: dict[str, Any] = {
+                "score": score_list[i],
+                "label": labels[i],
+                "missing": names_array[missing[i]].tolist() if with_missing[i] else [],
+            }
+            if request.include_features:
+                prediction["features"] = {name: columns[name][i] for name in names}
+            predictions.append(prediction)
+        request_id = scoring.request_id
+        return {
+            "request_id": request_id,
+            "model": model.name,
+            "version": model.version,
+            "predictions": predictions,
+        }
+
+    def _start_shadow(
+        self,
+        shadow: ScoringModel,
+        entities: list[dict[str, Any]],
+        request_id: str,
+        started: float,
+    ) -> None:
+        """Score the request's rows with the shadow version too, after the answer, unseen."""
+        if len(self._shadows) >= MAX_SHADOWS_IN_FLIGHT:
+            self.shadows_dropped += 1  # overloaded: the answers come first
+            return
+
+        async def score_shadow() -> None:
+            try:
+                rows = entity_rows(shadow.schema, entities)
+                scoring = RowsToScore(request_id, "shadow", rows, started)
+                if self.batcher is not None and len(rows) <= self._batch_request_rows:
+                    await self.batcher.submit(shadow, scoring)
+                else:
+                    await self.compute(shadow, [scoring])
+            except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
+                self.shadow_failures += 1
+                if self.shadow_failures % 1000 == 1:  # a broken shadow fails on every request
+                    log.warning(
+                        "shadow %s v%d could not score request %s (%d failures so far): %s",
+                        shadow.name, shadow.version, request_id, self.shadow_failures, exc,
+                    )  # fmt: skip
+
+        task = asyncio.create_task(score_shadow())
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def drain_shadows(self, timeout_s: float) -> None:
+        """Wait for the shadow scoring in flight (at shutdown, before the batcher stops)."""
+        if self._shadows:
+            await asyncio.wait(set(self._shadows), timeout=timeout_s)
+
+    def feedback(self, items: Sequence[tuple[str, Any]]) -> int:
+        """Record realized labels for earlier requests; returns how many were accepted.
+
+        All or none: a log that cannot take them now raises :class:`LogUnavailable` and
+        none is recorded, so a client can send the same labels again later.
+        """
+        if self.feedback_log is None:
+            raise LogDisabled(
+                "feedback is not recorded: the prediction log is disabled (SCORER_LOG_ENABLED)"
+            )
+        if not self.feedback_log.append(items, datetime.now(UTC)):
+            raise LogUnavailable(
+                f"the feedback log cannot take {len(items)} more label(s) now; "
+                "none was recorded, send them again later"
+            )
+        return len(items)
+
+    def probe_row(self) -> tuple[str, dict[str, Any]] | None:
+        """A made-up row for the default model, used to check that the online store answers."""
+        name = self.models.default or next(iter(self.models.champions), None)
+        if name is None:
+            return None
+        schema = self.models.champions[name].schema
+        return schema.feature_service, _made_up_row(schema)
+
+    async def warm_up(self) -> None:
+        """Read a made-up row for every served model before the first request does.
+
+        The first read of a feature service resolves it through Feast's registry and opens
+        the store's connections: tens of milliseconds no client should wait for.
+        """
+        for model in self.models.all_versions():
+            schema = model.schema
+            try:
+                await self.reader.read(schema.feature_service, [_made_up_row(schema)])
+            except FeatureStoreError as exc:
+                log.warning(
+                    "warm-up read for model %s v%d failed: %s", model.name, model.version, exc
+                )
+
+
+def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
+    samples = {
+        FieldType.INTEGER: 0,
+        FieldType.NUMBER: 0.0,
+        FieldType.STRING: "",
+        FieldType.BOOLEAN: False,
+    }
+    return {f.name: samples[f.type] for f in (*schema.join_keys, *schema.request_fields)}
+
+
+def load_served(
+    registry: ModelRegistry, default: str | None, previous: LoadedModels | None = None
+) -> LoadedModels:
+    """Load every registered model's champion, canary and shadow; fail loudly on a broken one.
+
+    Versions already loaded in ``previous`` are reused rather than read again. A model
+    without a champion is not served; a canary without a share is not loaded.
+    """
+    reuse = {(m.name, m.version): m for m in previous.all_versions()} if previous else {}
+
+    def load(name: str, version: int | None) -> ScoringModel | None:
+        if version is None:
+            return None
+        model = reuse.get((name, version))
+        if model is None:
+            model = reuse[(name, version)] = load_model(registry, name, version)
+        return model
+
+    served: dict[str, ServedModel] = {}
+    for name in registry.models():
+        aliases = wanted(registry.aliases(name))
+        champion = load(name, aliases.champion)
+        if champion is None:
+            continue
+        served[name] = ServedModel(
+            champion=champion,
+            canary=load(name, aliases.canary),
+            canary_weight=aliases.canary_weight,
+            shadow=load(name, aliases.shadow),
+        )
+    if default is not None and default not in served:
+        raise ModelNotFound(f"default model {default!r} has no champion version in the registry")
+    if default is None and len(served) == 1:
+        default = next(iter(served))
+    return LoadedModels(served=served, default=default)

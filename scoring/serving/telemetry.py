@@ -1,0 +1,83 @@
+"""Prometheus metrics of one service process, collected on scrape from the live objects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from scoring.serving.service import ScoringService
+
+
+class ServiceCollector(Collector):
+    """Served versions (champion, canary, shadow), micro-batching, shadow and log counters."""
+
+    def __init__(self, service: ScoringService) -> None:
+        self._service = service
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the current values."""
+        served = GaugeMetricFamily(
+            "scorer_model_served_version", "Champion version being served", labels=["model"]
+        )
+        canary = GaugeMetricFamily(
+            "scorer_model_canary_version", "Canary version being served", labels=["model"]
+        )
+        weight = GaugeMetricFamily(
+            "scorer_model_canary_weight", "Share of requests the canary answers", labels=["model"]
+        )
+        shadow = GaugeMetricFamily(
+            "scorer_model_shadow_version", "Shadow version scoring unseen", labels=["model"]
+        )
+        for name, serving in self._service.models.served.items():
+            served.add_metric([name], serving.champion.version)
+            if serving.canary is not None:
+                canary.add_metric([name], serving.canary.version)
+                weight.add_metric([name], serving.canary_weight)
+            if serving.shadow is not None:
+                shadow.add_metric([name], serving.shadow.version)
+        yield from (served, canary, weight, shadow)
+        yield CounterMetricFamily(
+            "scorer_shadow_failures", "Shadow scorings that failed (the answers were not affected)",
+            value=self._service.shadow_failures,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "scorer_shadow_dropped", "Shadow scorings skipped because too many were in flight",
+            value=self._service.shadows_dropped,
+        )  # fmt: skip
+        batcher = self._service.batcher
+        if batcher is not None:
+            yield CounterMetricFamily(
+                "scorer_microbatch_batches", "Computations run by the micro-batcher",
+                value=batcher.batches,
+            )  # fmt: skip
+            yield CounterMetricFamily(
+                "scorer_microbatch_requests", "Requests answered through the micro-batcher",
+                value=batcher.requests,
+            )  # fmt: skip
+        logs = [
+            ("predictions", self._service.prediction_log),
+            ("labels", self._service.feedback_log),
+        ]
+        rows = CounterMetricFamily(
+            "scorer_log_rows", "Rows by log and outcome", labels=["log", "outcome"]
+        )
+        buffered = GaugeMetricFamily(
+            "scorer_log_rows_buffered", "Rows not yet written", labels=["log"]
+        )
+        errors = CounterMetricFamily(
+            "scorer_log_write_errors", "Failed file writes", labels=["log"]
+        )
+        for name, log in logs:
+            if log is None:
+                continue
+            c = log.writer.counters()
+            rows.add_metric([name, "appended"], c.rows_appended)
+            rows.add_metric([name, "written"], c.rows_written)
+            rows.add_metric([name, "dropped"], c.rows_dropped)
+            buffered.add_metric([name], c.rows_buffered)
+            errors.add_metric([name], c.write_errors)
+        yield rows
+        yield buffered
+        yield errors

@@ -1,0 +1,299 @@
+"""The micro-batcher, with stand-in computations: merging, row limits, errors, stopping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from scoring.model.loaded import ScoringModel
+from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
+
+Rows = list[dict[str, Any]]
+
+
+def request(rows: Rows) -> RowsToScore:
+    return RowsToScore(request_id="r", route="champion", rows=rows, started=0.0)
+
+
+class Recorder:
+    """Computes score = row["x"] * 2 and remembers each batch it was given."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.batches: list[tuple[object, list[int]]] = []
+        self.fail_on = fail_on
+
+    async def __call__(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        xs = [int(r["x"]) for request in requests for r in request.rows]
+        self.batches.append((model, xs))
+        await asyncio.sleep(0.01)  # a round trip, during which more requests queue up
+        if self.fail_on in xs:
+            raise ConnectionError("store down")
+        return Computed(
+            columns={"f": xs},
+            scores=np.array(xs, dtype=float) * 2,
+            missing=np.zeros((len(xs), 1), dtype=bool),
+        )
+
+
+MODEL_A = cast(ScoringModel, object())
+MODEL_B = cast(ScoringModel, object())
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
+    async def main() -> tuple[list[Computed], Recorder]:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=100)
+        batcher.start()
+        requests = [[{"x": 10 * i + k} for k in range(i % 3 + 1)] for i in range(30)]
+        results = await asyncio.gather(
+            *(batcher.submit(MODEL_A, request(rows)) for rows in requests)
+        )
+        await batcher.stop()
+        for rows, result in zip(requests, results, strict=True):
+            assert result.columns["f"] == [r["x"] for r in rows]
+            assert result.scores.tolist() == [2.0 * r["x"] for r in rows]
+        return list(results), compute
+
+    _, compute = run(main())
+    assert len(compute.batches) < 30  # merged
+    assert sum(len(xs) for _, xs in compute.batches) == sum(i % 3 + 1 for i in range(30))
+
+
+def test_a_lone_request_does_not_wait() -> None:
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=100)
+        batcher.start()
+        result = await asyncio.wait_for(batcher.submit(MODEL_A, request([{"x": 1}])), 1.0)
+        assert result.scores.tolist() == [2.0]
+        await batcher.stop()
+        return compute
+
+    assert [xs for _, xs in run(main()).batches] == [[1]]
+
+
+def test_row_limit_and_models_are_respected() -> None:
+    async def main() -> Recorder:
+        compute = Recorder()
+        batcher = MicroBatcher(compute, max_rows=4)
+        batcher.start()
+        submits = [
+            batcher.submit(MODEL_A if i % 2 else MODEL_B, request([{"x": i}])) for i in range(12)
+        ]
+        await asyncio.gather(*submits)
+        await batcher.stop()
+        return compute
+
+    compute = run(main())
+    for model, xs in compute.batches:
+        assert len(xs) <= 4
+        assert all((x % 2 == 1) == (model is MODEL_A) for x in xs)
+
+
+def test_an_error_reaches_every_request_of_the_batch_only() -> None:
+    async def main() -> list[Any]:
+        batcher = MicroBatcher(Recorder(fail_on=3), max_rows=100)
+        batcher.start()
+        first = await batcher.submit(MODEL_A, request([{"x": 0}]))  # alone: fine
+        assert first.scores.tolist() == [0.0]
+        results = await asyncio.gather(
+            *(batcher.submit(MODEL_A, request([{"x": i}])) for i in range(1, 6)),
+            return_exceptions=True,
+        )
+        after = await batcher.submit(MODEL_A, request([{"x": 9}]))
+        assert after.scores.tolist() == [18.0]
+        await batcher.stop()
+        return list(results)
+
+    results = run(main())
+    failed = [r for r in results if isinstance(r, ConnectionError)]
+    assert failed, "the batch holding x=3 fails"
+    assert all(isinstance(r, ConnectionError | Computed) for r in results)
+
+
+def test_stop_fails_queued_requests_instead_of_hanging() -> None:
+    async def main() -> None:
+        batcher = MicroBatcher(Recorder(), max_rows=100)  # never started
+        waiting = asyncio.ensure_future(batcher.submit(MODEL_A, request([{"x": 1}])))
+        await asyncio.sleep(0)
+        await batcher.stop()
+        with pytest.raises(RuntimeError, match="shutting down"):
+            await waiting
+
+    run(main())
+
+
+class Gate:
+    """Computes score = x * 2; each of the first ``held`` batches waits for the test's release."""
+
+    def __init__(self, held: int = 1) -> None:
+        self.held = held
+        self.batches: list[list[int]] = []
+        self.entered: asyncio.Queue[list[int]] = asyncio.Queue()
+        self.cancelled: list[list[int]] = []
+        self._releases: list[asyncio.Event] = []
+
+    def release(self, batch: int) -> None:
+        self._releases[batch].set()
+
+    async def __call__(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        xs = [int(r["x"]) for request in requests for r in request.rows]
+        self.batches.append(xs)
+        release = asyncio.Event()
+        self._releases.append(release)
+        self.entered.put_nowait(xs)
+        if len(self.batches) <= self.held:
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                self.cancelled.append(xs)
+                raise
+        return Computed(
+            columns={"f": xs},
+            scores=np.array(xs, dtype=float) * 2,
+            missing=np.zeros((len(xs), 1), dtype=bool),
+        )
+
+
+WAIT_S = 10.0
+"""Bound on every wait: a request left unanswered fails the test instead of hanging it."""
+
+
+def submitted(batcher: MicroBatcher, model: ScoringModel, xs: list[int]) -> asyncio.Task[Computed]:
+    return asyncio.ensure_future(batcher.submit(model, request([{"x": x} for x in xs])))
+
+
+async def queued() -> None:
+    """Let the requests just submitted reach the batcher's queue (one turn of the loop)."""
+    await asyncio.sleep(0)
+
+
+async def answer(task: asyncio.Task[Computed]) -> list[float]:
+    result = await asyncio.wait_for(task, WAIT_S)
+    return list(result.scores.tolist())
+
+
+async def shutting_down(task: asyncio.Task[Computed]) -> None:
+    with pytest.raises(RuntimeError, match="shutting down"):
+        await asyncio.wait_for(task, WAIT_S)
+
+
+def test_stop_answers_the_batch_in_flight_and_fails_the_requests_not_started() -> None:
+    async def main() -> None:
+        gate = Gate(held=2)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [0]
+        a1, b1, a2 = (
+            submitted(batcher, m, [x]) for m, x in ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3))
+        )
+        await queued()
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        # A1 and A2 are one batch, being computed; B1 was taken with them and carried over.
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1, 3]
+        a3 = submitted(batcher, MODEL_A, [4])
+        await queued()
+
+        stopping = asyncio.ensure_future(batcher.stop(grace_s=3600))
+        await shutting_down(b1)  # carried
+        await shutting_down(a3)  # queued
+        assert not stopping.done(), "stop waits for the batch in flight"
+        gate.release(1)
+        assert await answer(a1) == [2.0]
+        assert await answer(a2) == [6.0]
+        await asyncio.wait_for(stopping, WAIT_S)
+        assert gate.batches == [[0], [1, 3]], "nothing started after stop"
+        await shutting_down(submitted(batcher, MODEL_A, [5]))
+
+    run(main())
+
+
+def test_stop_cancels_a_batch_that_outlives_the_grace_and_fails_its_requests() -> None:
+    async def main() -> None:
+        gate = Gate(held=1)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        a1, b1 = submitted(batcher, MODEL_A, [1]), submitted(batcher, MODEL_B, [2])
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1]
+        a2 = submitted(batcher, MODEL_A, [3])
+        await queued()
+        await asyncio.wait_for(batcher.stop(grace_s=0.01), WAIT_S)  # never released
+        for task in (a1, b1, a2):
+            await shutting_down(task)
+        assert gate.cancelled == [[1]]
+
+    run(main())
+
+
+async def _batches_behind_a_blocker(max_rows: int, requests: list[list[int]]) -> list[list[int]]:
+    """The batches ``requests`` make when they queue up together; checks each one's answer."""
+    gate = Gate(held=1)
+    batcher = MicroBatcher(gate, max_rows=max_rows)
+    batcher.start()
+    blocker = submitted(batcher, MODEL_A, [0])
+    await asyncio.wait_for(gate.entered.get(), WAIT_S)
+    tasks = [submitted(batcher, MODEL_A, xs) for xs in requests]
+    await queued()
+    gate.release(0)
+    assert await answer(blocker) == [0.0]
+    for xs, task in zip(requests, tasks, strict=True):
+        result = await asyncio.wait_for(task, WAIT_S)
+        assert result.columns["f"] == xs  # its own rows, in order
+        assert result.scores.tolist() == [2.0 * x for x in xs]
+    await batcher.stop()
+    return gate.batches[1:]
+
+
+@pytest.mark.parametrize(
+    "requests",
+    [[[10, 11, 12], [20]], [[10, 11], [20, 21]], [[10], [20, 21], [30]]],
+    ids=["3+1", "2+2", "1+2+1"],
+)
+def test_requests_that_fill_a_batch_exactly_share_one_computation(
+    requests: list[list[int]],
+) -> None:
+    batches = run(_batches_behind_a_blocker(4, requests))
+    assert batches == [[x for xs in requests for x in xs]]
+
+
+def test_a_request_one_row_over_the_limit_goes_to_the_next_batch() -> None:
+    batches = run(_batches_behind_a_blocker(4, [[10, 11, 12], [20, 21]]))
+    assert batches == [[10, 11, 12], [20, 21]]
+
+
+def test_a_request_whose_caller_left_is_not_computed() -> None:
+    async def main() -> tuple[Gate, MicroBatcher]:
+        gate = Gate(held=1)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await asyncio.wait_for(gate.entered.get(), WAIT_S)
+        first, gone, last = (submitted(batcher, MODEL_A, xs) for xs in ([1], [2, 3], [4, 5]))
+        await queued()
+        gone.cancel()  # its caller went away while it was queued
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        assert await answer(first) == [2.0]
+        assert await answer(last) == [8.0, 10.0]
+        assert gone.cancelled()
+
+        alone = submitted(batcher, MODEL_A, [6])  # a batch of callers who all left
+        await queued()
+        alone.cancel()
+        assert await answer(submitted(batcher, MODEL_A, [7])) == [14.0]
+        await batcher.stop()
+        return gate, batcher
+
+    gate, batcher = run(main())
+    assert gate.batches == [[0], [1, 4, 5], [7]]
+    assert (batcher.batches, batcher.requests) == (3, 4)
