@@ -5,12 +5,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING
 
 from drift.compare import FeatureStats
-
-if TYPE_CHECKING:
-    from drift.report import DriftReport
+from drift.report import DriftReport
 
 REFERENCE_COLOUR = "#4C78A8"
 CURRENT_COLOUR = "#F58518"

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from drift.compare import FeatureStats, PerformanceStats
 from drift.decision import Action, Decision, DriftPolicy, Verdict
-from drift.html import render_html
 
 
 @dataclass(frozen=True)
@@ -187,34 +181,3 @@ def _policy_dict(policy: DriftPolicy) -> dict[str, Any]:
         "ignore": sorted(policy.ignore),
         "cooldown_seconds": policy.cooldown.total_seconds(),
     }
-
-
-def report_stem(model: str, generated_at: datetime) -> str:
-    """``drift-<model>-<UTC timestamp>``, safe as a file name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-    stamp = generated_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"drift-{safe}-{stamp}"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    # A reader (the web UI, a scraper) sees the old file or the whole new one, never half.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_report(report: DriftReport, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``drift-<model>-<timestamp>.json`` and ``.html`` into ``out_dir``; return both."""
-    directory = Path(out_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = report_stem(report.model, report.generated_at)
-    json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
-    text = json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
-    _write_atomically(json_path, text + "\n")
-    _write_atomically(html_path, render_html(report))
-    return json_path, html_path

@@ -13,8 +13,10 @@ import orjson
 
 from drift.check import check_drift
 from drift.decision import DriftPolicy
-from drift.report import DriftReport, write_report
+from drift.publish import write_report
+from drift.report import DriftReport
 from jobs.triggers import parse_duration
+from scoring.durable import write_atomically
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 
@@ -106,5 +108,5 @@ def drift_check(
         last_retrain_at=last_retrain_at(registry, model),
         now=end,
     )
-    json_path, html_path = write_report(report, out_dir)
+    json_path, html_path = write_report(report, out_dir, write_atomically)
     return DriftCheckResult(report=report, json_path=json_path, html_path=html_path)

@@ -22,6 +22,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from scoring.durable import atomic_path
+
 log = logging.getLogger(__name__)
 
 Columns = dict[str, Sequence[Any] | npt.NDArray[Any] | pa.Array]
@@ -262,17 +264,10 @@ class ParquetLogWriter:
         with self._lock:
             self._seq += 1
             name = f"{self._prefix}-{self._seq:06d}.parquet"
-        tmp = folder / f".{name}.tmp"
-        try:
+        with atomic_path(folder / name) as temporary:
             pq.write_table(
-                table, tmp, compression="zstd", use_dictionary=self._dictionary(table.schema)
+                table, temporary, compression="zstd", use_dictionary=self._dictionary(table.schema)
             )
-            with open(tmp, "rb") as file:
-                os.fsync(file.fileno())
-            os.replace(tmp, folder / name)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
 
 
 def _arrow_table(schema: pa.Schema, columns: Columns) -> pa.Table:

@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from drift.check import check_drift
 from drift.decision import DriftPolicy
-from drift.report import write_report
+from drift.publish import write_report
+from scoring.durable import write_atomically
 from tests.drift.conftest import DAY0, MODEL, SHIFTED, VERSION, Synthetic
 
 
@@ -30,7 +31,7 @@ def _check(synthetic: Synthetic, data_dir: Path) -> dict[str, object]:
         policy=DriftPolicy(),
         now=DAY0 + timedelta(days=4, hours=1),
     )
-    json_path, html_path = write_report(report, data_dir / "reports")
+    json_path, html_path = write_report(report, data_dir / "reports", write_atomically)
     assert html_path.read_text().count("<svg") == len(report.drifted_features) + 1
     data: dict[str, object] = json.loads(json_path.read_text())
     return data

@@ -11,7 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from drift.check import check_drift
-from drift.report import write_report
+from drift.publish import write_report
+from scoring.durable import write_atomically
 from tests.drift.conftest import DAY0, MODEL, VERSION, Synthetic
 
 
@@ -32,7 +33,7 @@ def test_report_files_json_and_html(
         DAY0 + timedelta(days=4),
         now=DAY0 + timedelta(days=5),
     )
-    json_path, html_path = write_report(report, tmp_path / "out")
+    json_path, html_path = write_report(report, tmp_path / "out", write_atomically)
     assert json_path.name == "drift-fraud-20240506T000000Z.json"
     assert html_path.name == "drift-fraud-20240506T000000Z.html"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [html_path.name, json_path.name]
