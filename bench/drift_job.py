@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from bench.child import run_isolated
 from features.schema import FeatureKind, FeatureSpec, FieldType, InputField, ServiceSchema
-from scoring.log.schema import prediction_log_schema
+from scoring.log.schema import date_partition, prediction_log_schema, predictions_dir
 
 MODEL = "synthetic"
 VIEW = "synthetic_view"
@@ -202,7 +202,7 @@ def write_synthetic_log(
     """Write ``rows`` log rows of the synthetic model in ``files`` Parquet files, over days."""
     started = time.perf_counter()
     schema = prediction_log_schema(synthetic_schema())
-    root = data_dir / "logs" / "predictions"
+    root = predictions_dir(data_dir, MODEL)
     rng = np.random.default_rng(seed)
     days = min(files, 5)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -212,7 +212,7 @@ def write_synthetic_log(
         n = rows // files + (1 if k < rows % files else 0)
         # Whole days before today, so every row is in the past and in its date partition.
         day = today - timedelta(days=days - k * days // files)
-        folder = root / f"model={MODEL}" / f"date={day.date().isoformat()}"
+        folder = root / date_partition(day.date())
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-synthetic-{k:04d}.parquet"
         table = _log_table(schema, rng, n, written, day, shift)

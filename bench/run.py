@@ -47,6 +47,7 @@ from bench.servers import ServerProcess, feast_server, scorer_server
 from bench.workspace import FEATURE_SERVICE, MODEL, Workspace, entity_sample, prepare_workspace
 from bench.wrk import require_wrk
 from features.store import open_feature_store
+from scoring.log.schema import predictions_dir
 from scoring.settings import Settings
 
 Say = Callable[[str], None]
@@ -100,7 +101,7 @@ def _fetch(ws: Workspace, settings: Settings, config: BenchConfig, say: Say) -> 
 
 
 def _log_rows(data_dir: Path) -> dict[str, int]:
-    root = data_dir / "logs" / "predictions"
+    root = predictions_dir(data_dir)
     if not root.is_dir():
         return {"rows": 0, "files": 0}
     dataset = ds.dataset(str(root), format="parquet", partitioning="hive")

@@ -17,6 +17,7 @@ from drift.publish import write_report
 from drift.report import DriftReport
 from jobs.triggers import parse_duration
 from scoring.durable import write_atomically
+from scoring.log.schema import labels_dir, predictions_dir
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 
@@ -91,7 +92,7 @@ def drift_check(
     reference = orjson.loads((folder / manifest.reference_file).read_bytes())
     kinds = {f.name: f.kind.value for f in loaded.schema.features}
     policy = load_policy(registry.root / model / POLICY_FILE, cooldown, gain_importance(loaded))
-    labels_root = data_dir / "logs" / "labels"
+    labels_root = labels_dir(data_dir)
     has_labels = labels_root.is_dir() and any(labels_root.rglob("*.parquet"))
     report = check_drift(
         reference,
@@ -100,7 +101,7 @@ def drift_check(
         version,
         manifest.metrics.get("auc"),
         manifest.postprocess.labels[1],
-        current or data_dir / "logs" / "predictions" / f"model={model}",
+        current or predictions_dir(data_dir, model),
         labels_root if has_labels else None,
         start=None if current else end - window,
         end=None if current else end,

@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 
 from features.schema import ServiceSchema
 from features.training import EVENT_TIMESTAMP
+from scoring.log.schema import labels_dir, predictions_dir
 
 
 def _dataset(root: Path) -> ds.Dataset | None:
@@ -36,8 +37,8 @@ def feedback_labels(
     """
     inputs = [f.name for f in (*schema.join_keys, *schema.request_fields)]
     columns = [*inputs, EVENT_TIMESTAMP, label_column]
-    labels_ds = _dataset(data_dir / "logs" / "labels")
-    log_ds = _dataset(data_dir / "logs" / "predictions" / f"model={model}")
+    labels_ds = _dataset(labels_dir(data_dir))
+    log_ds = _dataset(predictions_dir(data_dir, model))
     if labels_ds is None or log_ds is None:
         return pd.DataFrame(columns=columns)
     labels = labels_ds.to_table(columns=["request_id", "label", "received_at"])

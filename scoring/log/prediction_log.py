@@ -1,4 +1,4 @@
-"""The prediction log and the feedback (labels) log, as DESIGN.md lays them out."""
+"""The prediction log: every scored row with the exact features used, queued for the writer."""
 
 from __future__ import annotations
 
@@ -7,18 +7,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from scoring.log.schema import LABELS_SCHEMA, prediction_log_schema
-from scoring.log.writer import Columns, LogCounters, ParquetLogWriter, PendingBatch
+from scoring.log.schema import (
+    date_partition,
+    model_partition,
+    prediction_log_schema,
+    predictions_dir,
+)
+from scoring.log.writer import Columns, LogCounters, PendingBatch, log_writer
 from scoring.model.encoding import BoolArray, FloatArray
 from scoring.model.loaded import ScoringModel
-from scoring.serving.batching import Computed, RowsToScore
 from scoring.settings import Settings
 
 _DAY_US = 86_400_000_000
@@ -58,7 +61,7 @@ class LogLayout:
         kept = tuple(j for j, t in enumerate(types) if not _encodes_exactly(t) or _integer(t))
         return cls(
             schema=log_schema,
-            partition=f"model={model.name}",
+            partition=model_partition(model.name),
             version=model.version,
             threshold=post.threshold,
             labels=(negative, positive),
@@ -79,6 +82,32 @@ def _encodes_exactly(arrow_type: pa.DataType) -> bool:
     return bool(
         pa.types.is_floating(arrow_type) or pa.types.is_boolean(arrow_type) or _integer(arrow_type)
     )
+
+
+class LoggedRequest(Protocol):
+    """What the log keeps of one request in a computation (the data plane's request rows)."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def route(self) -> str: ...
+    @property
+    def rows(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def started(self) -> float:
+        """``time.perf_counter()`` when the request arrived."""
+        ...
+
+
+class Scored(Protocol):
+    """A computation's features as read, scores and missing flags, row for row."""
+
+    @property
+    def columns(self) -> Mapping[str, Sequence[Any]]: ...
+    @property
+    def scores(self) -> FloatArray: ...
+    @property
+    def missing(self) -> BoolArray: ...
 
 
 class LoggedRows(NamedTuple):
@@ -203,23 +232,12 @@ def _from_matrix(column: FloatArray, arrow_type: pa.DataType) -> pa.Array | None
     return pa.array(present.astype(dtype), type=arrow_type, mask=missing)
 
 
-def _writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
-    return ParquetLogWriter(
-        root,
-        flush_rows=settings.log_flush_rows,
-        flush_interval_s=settings.log_flush_interval_s,
-        max_buffer_rows=settings.log_max_buffer_rows,
-        name=name,
-        unique_columns=("request_id",),
-    )
-
-
 class PredictionLog:
     """Every scored row with the exact features used, in ``logs/predictions/model=/date=/``."""
 
     def __init__(self, settings: Settings) -> None:
-        self.root = settings.data_dir / "logs" / "predictions"
-        self.writer = _writer(settings, self.root, "prediction-log")
+        self.root = predictions_dir(settings.data_dir)
+        self.writer = log_writer(settings, self.root, "prediction-log")
         self._layouts: dict[tuple[str, int], LogLayout] = {}
         self._day, self._day_partition = -1, ""
 
@@ -234,9 +252,9 @@ class PredictionLog:
     def append(
         self,
         model: ScoringModel,
-        requests: Sequence[RowsToScore],
+        requests: Sequence[LoggedRequest],
         rows: Sequence[Mapping[str, Any]],
-        computed: Computed,
+        computed: Scored,
         matrix: FloatArray,
         scored_at: float,
     ) -> bool:
@@ -270,41 +288,8 @@ class PredictionLog:
         day = stamp_us // _DAY_US
         if day != self._day:
             date = datetime.fromtimestamp(day * 86_400, tz=UTC).date()
-            self._day, self._day_partition = day, f"date={date.isoformat()}"
+            self._day, self._day_partition = day, date_partition(date)
         return self._day_partition
-
-    def start(self) -> None:
-        """Start writing."""
-        self.writer.start()
-
-    def close(self) -> LogCounters:
-        """Write everything acknowledged and stop."""
-        return self.writer.close()
-
-
-def _labels(payloads: Sequence[tuple[Sequence[tuple[str, Any]], datetime]]) -> Columns:
-    request_ids: list[Any] = []
-    labels: list[Any] = []
-    received: list[Any] = []
-    for items, received_at in payloads:
-        request_ids += [request_id for request_id, _ in items]
-        labels += [str(label) for _, label in items]
-        received += [received_at] * len(items)
-    return {"request_id": request_ids, "label": labels, "received_at": received}
-
-
-class FeedbackLog:
-    """Labels that arrive after scoring, in ``logs/labels/date=/``, joined by ``request_id``."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.root = settings.data_dir / "logs" / "labels"
-        self.writer = _writer(settings, self.root, "feedback-log")
-
-    def append(self, items: Sequence[tuple[str, Any]], received_at: datetime) -> bool:
-        """Queue ``(request_id, label)`` pairs."""
-        partition = (f"date={received_at.date().isoformat()}",)
-        pending = PendingBatch(partition, LABELS_SCHEMA, len(items), (items, received_at), _labels)
-        return self.writer.append(pending)
 
     def start(self) -> None:
         """Start writing."""

@@ -1,10 +1,40 @@
-"""The Arrow schema of a model's prediction log rows, derived from its feature service."""
+"""Where the prediction and label logs live, and the Arrow schema of their rows.
+
+Both are Hive-partitioned Parquet datasets under the data dir (pyarrow, DuckDB and Spark read
+them as they are): ``logs/predictions/model=<name>/date=<YYYY-MM-DD>/*.parquet`` and
+``logs/labels/date=<YYYY-MM-DD>/*.parquet``. Everything that reads or writes them asks here.
+"""
 
 from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 
 from features.schema import FieldType, ServiceSchema
+
+
+def predictions_dir(data_dir: Path, model: str | None = None) -> Path:
+    """The prediction log of every model, or of ``model`` only (its partition)."""
+    root = data_dir / "logs" / "predictions"
+    return root if model is None else root / model_partition(model)
+
+
+def labels_dir(data_dir: Path) -> Path:
+    """The label (feedback) log."""
+    return data_dir / "logs" / "labels"
+
+
+def model_partition(model: str) -> str:
+    """The folder of one model's rows in the prediction log."""
+    return f"model={model}"
+
+
+def date_partition(day: date) -> str:
+    """The folder of one UTC day's rows."""
+    return f"date={day.isoformat()}"
+
 
 # Feast value types to Arrow; fixed per model version so every file of a version agrees,
 # even when a batch holds only nulls for a column.

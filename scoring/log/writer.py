@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from scoring.durable import atomic_path
+from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -281,3 +282,15 @@ def _array(
     if isinstance(values, pa.Array):  # built by the caller with the schema's type
         return values
     return pa.array(values, type=arrow_type, from_pandas=True)
+
+
+def log_writer(settings: Settings, root: Path, name: str) -> ParquetLogWriter:
+    """A writer for one log under ``root``, sized and timed by the settings."""
+    return ParquetLogWriter(
+        root,
+        flush_rows=settings.log_flush_rows,
+        flush_interval_s=settings.log_flush_interval_s,
+        max_buffer_rows=settings.log_max_buffer_rows,
+        name=name,
+        unique_columns=("request_id",),
+    )

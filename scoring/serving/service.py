@@ -17,7 +17,8 @@ from features.errors import FeatureStoreError
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
 from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound
-from scoring.log.prediction_log import FeedbackLog, PredictionLog
+from scoring.log.label_log import FeedbackLog
+from scoring.log.prediction_log import PredictionLog
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore

@@ -14,7 +14,8 @@ from fastapi.openapi.utils import get_openapi
 
 from features.readers import make_online_reader
 from features.store import open_feature_store
-from scoring.log.prediction_log import FeedbackLog, PredictionLog
+from scoring.log.label_log import FeedbackLog
+from scoring.log.prediction_log import PredictionLog
 from scoring.model.registry import ModelRegistry
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService, load_served
