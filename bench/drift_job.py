@@ -27,12 +27,15 @@ import pyarrow.parquet as pq
 from bench.child import run_isolated
 from features.schema import FeatureKind, FeatureSpec, FieldType, InputField, ServiceSchema
 from scoring.log.schema import date_partition, prediction_log_schema, predictions_dir
+from scoring.model.manifest import PostProcessing
 
 MODEL = "synthetic"
 VIEW = "synthetic_view"
 _NUMERIC, _COUNTS = 14, 3
 _CATEGORIES = {"category_a": 12, "category_b": 60}
 _SHIFTED = ("num_00", "num_01", "count_0")
+
+SYNTHETIC_POSTPROCESS = PostProcessing(threshold=0.5, labels=(0, 1))
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def write_synthetic_model(models_dir: Path, seed: int = 5, rows: int = 50_000) -
             "holdout_rows": 0,
             "holdout_start": (now - timedelta(days=30)).isoformat(),
         },
-        "postprocess": {"threshold": 0.5, "labels": [0, 1]},
+        "postprocess": SYNTHETIC_POSTPROCESS.model_dump(),
     }
     registry = ModelRegistry(models_dir)
     registered = registry.register(
@@ -184,7 +187,7 @@ def _log_table(
         "amount": pa.array(np.round(rng.lognormal(3.5, 0.9, n), 2)),
         **features,
         "score": pa.array(scores),
-        "label": pa.array(np.where(scores >= 0.5, "1", "0")),
+        "label": pa.array(np.where(SYNTHETIC_POSTPROCESS.positive(scores), "1", "0")),
         "missing_count": pa.array(np.zeros(n, dtype=np.int32)),
         "latency_ms": pa.array(np.round(rng.gamma(2.0, 1.0, n), 3)),
     }

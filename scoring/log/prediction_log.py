@@ -22,6 +22,7 @@ from scoring.log.schema import (
 from scoring.log.writer import Columns, LogCounters, PendingBatch, log_writer
 from scoring.model.encoding import BoolArray, FloatArray
 from scoring.model.loaded import ScoringModel
+from scoring.model.manifest import PostProcessing
 from scoring.settings import Settings
 
 _DAY_US = 86_400_000_000
@@ -35,7 +36,7 @@ class LogLayout:
     partition: str
     """The ``model=`` partition."""
     version: int
-    threshold: float
+    postprocess: PostProcessing
     labels: tuple[str, str]
     """The negative and the positive label, as the log's text."""
     inputs: tuple[str, ...]
@@ -63,7 +64,7 @@ class LogLayout:
             schema=log_schema,
             partition=model_partition(model.name),
             version=model.version,
-            threshold=post.threshold,
+            postprocess=post,
             labels=(negative, positive),
             inputs=inputs,
             features=features,
@@ -156,7 +157,7 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
         np.array([c.logged_at for c in computations], dtype=np.int64),
         [len(c.scores) for c in computations],
     )
-    positive = (scores >= layout.threshold).astype(np.int8)
+    positive = layout.postprocess.positive(scores).astype(np.int8)
     columns: Columns = {
         "logged_at": stamps,
         "version": np.full(n, layout.version, dtype=np.int32),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schema import ServiceSchema
@@ -21,9 +23,12 @@ class PostProcessing(BaseModel):
     threshold_rule: str = "max_f1_on_holdout"
     """How the threshold was chosen."""
 
-    def label(self, score: float) -> Any:
-        """The label of one score."""
-        return self.labels[1] if score >= self.threshold else self.labels[0]
+    def positive(self, scores: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Which scores get the positive label: those at or above the threshold.
+
+        The one place the rule is written: the answers and the log both ask here.
+        """
+        return scores >= self.threshold
 
 
 class TrainingWindow(BaseModel):

@@ -141,7 +141,7 @@ class ScoringService:
         post = model.manifest.postprocess
         negative, positive = post.labels
         score_list: list[float] = scores.tolist()
-        labels = [positive if score >= post.threshold else negative for score in score_list]
+        labels = [positive if p else negative for p in post.positive(scores).tolist()]
         # Most rows miss nothing: only rows that do pay for building their list of names.
         with_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
         names_array = np.array(names, dtype=object)
