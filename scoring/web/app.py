@@ -17,6 +17,7 @@ from features.store import open_feature_store
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.registry import ModelRegistry
+from scoring.serving.catalog import ModelCatalog
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService, load_served
 from scoring.settings import Settings
@@ -37,6 +38,7 @@ class State(TypedDict):
 
     settings: Settings
     service: ScoringService
+    catalog: ModelCatalog
     watcher: ModelWatcher
     admin_key: str | None
 
@@ -91,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield {
                 "settings": settings,
                 "service": service,
+                "catalog": ModelCatalog(service),
                 "watcher": watcher,
                 "admin_key": settings.resolved_admin_key(),
             }

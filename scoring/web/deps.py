@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from scoring.errors import Forbidden, Unauthorized
+from scoring.serving.catalog import ModelCatalog
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
 from scoring.settings import Settings
@@ -25,6 +26,11 @@ async def _service(request: Request) -> ScoringService:
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
+
+
+async def _catalog(request: Request) -> ModelCatalog:
+    catalog: ModelCatalog = request.state.catalog
+    return catalog
 
 
 async def _watcher(request: Request) -> ModelWatcher:
@@ -41,6 +47,7 @@ async def _admin(request: Request) -> None:
         raise Unauthorized("send the admin key as 'Authorization: Bearer <key>'")
 
 
+CatalogDep = Annotated[ModelCatalog, Depends(_catalog)]
 ServiceDep = Annotated[ScoringService, Depends(_service)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WatcherDep = Annotated[ModelWatcher, Depends(_watcher)]

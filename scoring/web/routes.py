@@ -11,12 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.readers import store_answers
-from scoring.errors import InvalidRequest, ModelNotFound
-from scoring.model.registry import ModelRegistry
+from scoring.errors import InvalidRequest
 from scoring.serving.request import parse_feedback, parse_score_request
 from scoring.serving.service import ScoringService
 from scoring.serving.telemetry import ServiceCollector
-from scoring.web.deps import AdminDep, ServiceDep, SettingsDep, WatcherDep
+from scoring.web.deps import AdminDep, CatalogDep, ServiceDep, SettingsDep, WatcherDep
 from scoring.web.problems import problem
 from scoring.web.responses import JSONBody
 
@@ -106,57 +105,16 @@ async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
     return {"status": "ready", "models": models}
 
 
-def _version_summary(registry: ModelRegistry, name: str, version: int) -> dict[str, Any]:
-    manifest = registry.manifest(name, version)
-    return {
-        "version": version,
-        "created_at": manifest.created_at,
-        "feature_service": manifest.feature_service,
-        "metrics": manifest.metrics,
-        "training_window": manifest.training_window.model_dump(),
-    }
-
-
-def _model_summary(service: ServiceDep, name: str) -> dict[str, Any]:
-    registry = service.registry
-    versions = registry.versions(name)
-    if not versions:
-        raise ModelNotFound(f"no model named {name!r} is registered")
-    served = service.models.served.get(name)
-    aliases = registry.aliases(name)
-    champion = aliases.champion
-    manifest = registry.manifest(name, champion if champion is not None else versions[-1])
-    return {
-        "name": name,
-        "aliases": asdict(aliases),
-        "served_version": served.champion.version if served else None,
-        "served": asdict(served.aliases()) if served else None,
-        "default": service.models.default == name,
-        "feature_service": manifest.feature_service,
-        "versions": [_version_summary(registry, name, v) for v in versions],
-    }
-
-
 @router.get("/models")
-async def list_models(service: ServiceDep) -> dict[str, Any]:
+async def list_models(catalog: CatalogDep) -> dict[str, Any]:
     """Every registered model with its versions and aliases."""
-    return {"models": [_model_summary(service, name) for name in service.registry.models()]}
+    return {"models": catalog.summaries()}
 
 
 @router.get("/models/{name}")
-async def get_model(name: str, service: ServiceDep) -> dict[str, Any]:
+async def get_model(name: str, catalog: CatalogDep) -> dict[str, Any]:
     """One model: versions, aliases, and the inputs and post-processing of the served version."""
-    summary = _model_summary(service, name)
-    served = service.models.champions.get(name)
-    if served is not None:
-        manifest = served.manifest
-        summary["inputs"] = {
-            "join_keys": manifest.feast_schema["join_keys"],
-            "request_fields": manifest.feast_schema["request_fields"],
-            "features": manifest.feast_schema["features"],
-        }
-        summary["postprocess"] = manifest.postprocess.model_dump()
-    return summary
+    return catalog.describe(name)
 
 
 @router.post("/feedback", status_code=202)
@@ -178,17 +136,10 @@ class Promotion(BaseModel):
 
 @router.post("/models/{name}/promote")
 async def promote(
-    name: str, body: Promotion, _admin: AdminDep, service: ServiceDep, watcher: WatcherDep
+    name: str, body: Promotion, _admin: AdminDep, catalog: CatalogDep, watcher: WatcherDep
 ) -> dict[str, Any]:
     """Point an alias at a version (admin). Every worker follows within its reload interval."""
-    if not service.registry.versions(name):
-        raise ModelNotFound(f"no model named {name!r} is registered")
-    if body.alias == "champion" and body.version is None:
-        raise InvalidRequest("the champion alias cannot be cleared, only moved")
-    try:
-        aliases = service.registry.set_alias(name, body.alias, body.version, body.weight)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from exc
+    aliases = catalog.promote(name, body.alias, body.version, body.weight)
     await watcher.reload_if_changed()
     return {"name": name, "aliases": asdict(aliases)}
 
