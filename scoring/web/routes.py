@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from features.readers import store_answers
 from scoring.errors import InvalidRequest
-from scoring.serving.request import parse_feedback, parse_score_request
+from scoring.serving.request import ScoreRequestBody, parse_feedback, parse_score_request
 from scoring.serving.service import ScoringService
 from scoring.serving.telemetry import ServiceCollector
 from scoring.web.deps import AdminDep, CatalogDep, ServiceDep, SettingsDep, WatcherDep
@@ -29,24 +29,7 @@ SCORE_OPERATION: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["entities"],
-                    "properties": {
-                        "model": {"type": "string"},
-                        "entities": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {"type": "object", "additionalProperties": True},
-                        },
-                        "include_features": {"type": "boolean", "default": False},
-                    },
-                    "additionalProperties": False,
-                },
-                "example": {
-                    "model": "fraud",
-                    "entities": [{"customer_id": 1001, "merchant_id": 17, "amount": 42.5}],
-                },
+                "schema": ScoreRequestBody.model_json_schema(),
             }
         },
     },
