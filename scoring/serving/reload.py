@@ -8,19 +8,19 @@ import logging
 
 from scoring.errors import ScoringError
 from scoring.model.registry import Aliases, ModelRegistry
-from scoring.serving.routing import wanted
-from scoring.serving.service import LoadedModels, ScoringService, load_served
+from scoring.serving.routing import serving_aliases
+from scoring.serving.service import ScoringService, ServedModels, load_served
 
 log = logging.getLogger(__name__)
 
 
-def wanted_versions(registry: ModelRegistry) -> dict[str, Aliases]:
+def aliases_to_serve(registry: ModelRegistry) -> dict[str, Aliases]:
     """What every model with a champion should be served as, as the alias files say now."""
-    aliases = {name: wanted(registry.aliases(name)) for name in registry.models()}
+    aliases = {name: serving_aliases(registry.aliases(name)) for name in registry.models()}
     return {name: a for name, a in aliases.items() if a.champion is not None}
 
 
-def served_versions(models: LoadedModels) -> dict[str, Aliases]:
+def aliases_served(models: ServedModels) -> dict[str, Aliases]:
     """What a service is serving: champion, canary and its share, shadow, by model."""
     return {name: served.aliases() for name, served in models.served.items()}
 
@@ -45,9 +45,9 @@ class ModelWatcher:
         """Load what was promoted since the last look; True when the served models changed."""
         async with self._lock:
             registry = self._service.registry
-            versions = await asyncio.to_thread(wanted_versions, registry)
+            versions = await asyncio.to_thread(aliases_to_serve, registry)
             current = self._service.models
-            if versions == served_versions(current):
+            if versions == aliases_served(current):
                 return False
             try:
                 models = await asyncio.to_thread(load_served, registry, self._default, current)
@@ -56,7 +56,7 @@ class ModelWatcher:
                 log.error("not reloading: %s", exc)
                 return False
             self._service.models = models
-            log.info("now serving %s", served_versions(models))
+            log.info("now serving %s", aliases_served(models))
             return True
 
     async def _run(self) -> None:

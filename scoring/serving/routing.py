@@ -9,7 +9,7 @@ from scoring.model.registry import Aliases
 
 
 @dataclass(frozen=True)
-class ServedModel:
+class ServedVersions:
     """The loaded versions of one model: what answers, what takes a share, what runs unseen."""
 
     champion: ScoringModel
@@ -29,7 +29,7 @@ class ServedModel:
         )
 
 
-def wanted(aliases: Aliases) -> Aliases:
+def serving_aliases(aliases: Aliases) -> Aliases:
     """The part of an alias file that changes what is served: a canary without a share does not."""
     if aliases.canary is None or aliases.canary_weight <= 0.0:
         return Aliases(champion=aliases.champion, shadow=aliases.shadow)

@@ -23,7 +23,7 @@ from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.request import ScoreRequest, entity_rows
-from scoring.serving.routing import CanarySplit, ServedModel, wanted
+from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,10 @@ MAX_SHADOWS_IN_FLIGHT = 1_000
 
 
 @dataclass
-class LoadedModels:
+class ServedModels:
     """The versions currently in service, by model name. Replaced whole, never mutated."""
 
-    served: dict[str, ServedModel] = field(default_factory=dict)
+    served: dict[str, ServedVersions] = field(default_factory=dict)
     default: str | None = None
 
     @property
@@ -63,7 +63,7 @@ class ScoringService:
         self,
         registry: ModelRegistry,
         reader: FeatureReader,
-        models: LoadedModels,
+        models: ServedModels,
         prediction_log: PredictionLog | None = None,
         feedback_log: FeedbackLog | None = None,
         batching_max_rows: int = 0,
@@ -252,8 +252,8 @@ def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
 
 
 def load_served(
-    registry: ModelRegistry, default: str | None, previous: LoadedModels | None = None
-) -> LoadedModels:
+    registry: ModelRegistry, default: str | None, previous: ServedModels | None = None
+) -> ServedModels:
     """Load every registered model's champion, canary and shadow; fail loudly on a broken one.
 
     Versions already loaded in ``previous`` are reused rather than read again. A model
@@ -269,13 +269,13 @@ def load_served(
             model = reuse[(name, version)] = load_model(registry, name, version)
         return model
 
-    served: dict[str, ServedModel] = {}
+    served: dict[str, ServedVersions] = {}
     for name in registry.models():
-        aliases = wanted(registry.aliases(name))
+        aliases = serving_aliases(registry.aliases(name))
         champion = load(name, aliases.champion)
         if champion is None:
             continue
-        served[name] = ServedModel(
+        served[name] = ServedVersions(
             champion=champion,
             canary=load(name, aliases.canary),
             canary_weight=aliases.canary_weight,
@@ -285,4 +285,4 @@ def load_served(
         raise ModelNotFound(f"default model {default!r} has no champion version in the registry")
     if default is None and len(served) == 1:
         default = next(iter(served))
-    return LoadedModels(served=served, default=default)
+    return ServedModels(served=served, default=default)

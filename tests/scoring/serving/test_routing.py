@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scoring.model.registry import Aliases
-from scoring.serving.routing import CanarySplit, wanted
+from scoring.serving.routing import CanarySplit, serving_aliases
 
 
 @pytest.mark.parametrize(
@@ -29,9 +29,11 @@ def test_no_share_no_canary_and_models_keep_their_own_credit() -> None:
 
 
 def test_a_canary_without_a_share_is_not_served() -> None:
-    assert wanted(Aliases(champion=1, canary=2, canary_weight=0.0, shadow=3)) == Aliases(
+    assert serving_aliases(Aliases(champion=1, canary=2, canary_weight=0.0, shadow=3)) == Aliases(
         champion=1, shadow=3
     )
-    assert wanted(Aliases(champion=1, canary=None, canary_weight=0.5)) == Aliases(champion=1)
+    assert serving_aliases(Aliases(champion=1, canary=None, canary_weight=0.5)) == Aliases(
+        champion=1
+    )
     live = Aliases(champion=1, canary=2, canary_weight=0.2)
-    assert wanted(live) == live
+    assert serving_aliases(live) == live
