@@ -21,8 +21,8 @@ from scoring.log.prediction_log import PredictionLog
 from scoring.model.loaded import load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.request import ScoreRequest
-from scoring.serving.routing import ServedModel
-from scoring.serving.service import LoadedModels, ScoringService, load_served
+from scoring.serving.routing import ServedVersions
+from scoring.serving.service import ScoringService, ServedModels, load_served
 from scoring.serving.telemetry import ServiceCollector
 from scoring.settings import Settings
 from scoring.web.app import create_app
@@ -93,13 +93,15 @@ class OffPathReadsWait:
         await self.reader.close()
 
 
-def routing_service(models: LoadedModels, registry: ModelRegistry) -> ScoringService:
+def routing_service(models: ServedModels, registry: ModelRegistry) -> ScoringService:
     return ScoringService(registry, NoReads(), models)
 
 
-def served(registry: ModelRegistry, *names: str) -> LoadedModels:
+def served(registry: ModelRegistry, *names: str) -> ServedModels:
     """Each named model's v1 as its champion, no default."""
-    return LoadedModels(served={n: ServedModel(champion=load_model(registry, n, 1)) for n in names})
+    return ServedModels(
+        served={n: ServedVersions(champion=load_model(registry, n, 1)) for n in names}
+    )
 
 
 async def eventually(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
@@ -149,7 +151,7 @@ def test_an_unknown_model_is_not_found_and_the_served_ones_are_named(settings: S
 
 def test_with_no_model_loaded_every_request_is_not_found(settings: Settings) -> None:
     registry = ModelRegistry(settings.models_dir)
-    service = routing_service(LoadedModels(), registry)
+    service = routing_service(ServedModels(), registry)
     with pytest.raises(ModelNotFound, match="no model is loaded"):
         service.route(None)
     with pytest.raises(ModelNotFound, match=r"loaded models: none"):
@@ -163,11 +165,11 @@ def test_all_versions_lists_each_loaded_version_once(own_settings: Settings) -> 
     register_copy_as(own_settings, "risk")
     registry = ModelRegistry(own_settings.models_dir)
     fraud, risk = load_model(registry, "fraud", 1), load_model(registry, "risk", 1)
-    models = LoadedModels(
+    models = ServedModels(
         served={
             # The same version as champion and shadow; another model with the same number.
-            "fraud": ServedModel(champion=fraud, canary=fraud, canary_weight=0.5, shadow=fraud),
-            "risk": ServedModel(champion=risk),
+            "fraud": ServedVersions(champion=fraud, canary=fraud, canary_weight=0.5, shadow=fraud),
+            "risk": ServedVersions(champion=risk),
         }
     )
     assert [(m.name, m.version) for m in models.all_versions()] == [("fraud", 1), ("risk", 1)]
@@ -239,7 +241,7 @@ def test_probe_row_is_a_made_up_row_for_the_default_model(own_settings: Settings
     files = {f: (folder / f).read_bytes() for f in ("model.txt", "reference.json")}
     registry.set_alias("risk", "champion", registry.register("risk", files, manifest).version)
 
-    assert routing_service(LoadedModels(), registry).probe_row() is None
+    assert routing_service(ServedModels(), registry).probe_row() is None
     models = served(registry, "fraud", "risk")
     # Without a default, the first model served is probed.
     assert routing_service(models, registry).probe_row() == ("fraud_v1", MADE_UP_ROW)
