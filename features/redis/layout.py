@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from feast import FeatureView, RepoConfig
-from feast.infra.online_stores.helpers import _mmh3, _redis_key
-from feast.infra.online_stores.redis import _versioned_fv_name
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
+
+from features._feast_private import _mmh3, _redis_key, _versioned_fv_name
 
 _INT64 = struct.Struct("<q")
 _INT32 = struct.Struct("<i")
@@ -69,11 +69,6 @@ class EntityKeyEncoder:
         self._template = (
             self._find_template(self._value_types[0]) if len(self._join_keys) == 1 else None
         )
-
-    @property
-    def uses_template(self) -> bool:
-        """True when keys are built from a template checked against Feast's encoder."""
-        return self._template is not None
 
     def _feast_key(self, values: Sequence[Any]) -> bytes:
         protos = [

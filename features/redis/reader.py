@@ -19,12 +19,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from feast import FeatureService, FeatureStore, utils
-from feast.feature_view import DUMMY_ENTITY, DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
-from feast.infra.online_stores.redis import RedisOnlineStoreConfig, _versioned_fv_name
+from feast import FeatureService, FeatureStore
+from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 from feast.value_type import ValueType
 from redis.exceptions import RedisError
 
+from features._feast_private import (
+    DUMMY_ENTITY,
+    DUMMY_ENTITY_ID,
+    DUMMY_ENTITY_VAL,
+    _get_online_request_context,
+    _get_table_entity_values,
+    _versioned_fv_name,
+)
 from features.errors import OnlineStoreUnavailable, UnsupportedFeature
 from features.redis.decoding import decode_column
 from features.redis.fetch import HashReadCommand, RedisClient, Reply, connect, read_hashes
@@ -82,7 +89,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
         result_row_names,
         needed_request_data,
         entityless,
-    ) = utils._get_online_request_context(store.registry, store.project, service, True)
+    ) = _get_online_request_context(store.registry, store.project, service, True)
     row_key_columns = set(join_keys_set) | ({DUMMY_ENTITY_ID} if entityless else set())
     key_types = dict(entity_type_map)
     key_types.setdefault(DUMMY_ENTITY_ID, DUMMY_ENTITY.value_type)
@@ -95,7 +102,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
     for table, requested in grouped_refs:
         # Feast's own mapping from the row's (possibly aliased) columns to the stored join keys.
         identity: dict[str, Any] = {c: c for c in row_key_columns}
-        store_to_row: dict[str, Any] = utils._get_table_entity_values(
+        store_to_row: dict[str, Any] = _get_table_entity_values(
             table, entity_name_to_join_key_map, identity
         )
         group_key = tuple(sorted(store_to_row.items()))

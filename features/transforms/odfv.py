@@ -23,9 +23,9 @@ import pyarrow as pa
 from feast.on_demand_feature_view import OnDemandFeatureView
 from feast.type_map import feast_value_type_to_python_type, python_values_to_proto_values
 from feast.types import ComplexFeastType, PrimitiveFeastType
-from feast.utils import _parse_feature_ref
 from feast.value_type import ValueType
 
+from features._feast_private import _parse_feature_ref
 from features.errors import UnsupportedFeature
 from features.transforms.frames import feast_columns, feast_frame
 
@@ -109,11 +109,6 @@ class OnDemandTransforms:
                 for feature in projection.features:
                     hidden |= {feature.name, f"{projection.name}__{feature.name}"}
         return hidden
-
-    @property
-    def request_fields(self) -> set[str]:
-        """Names of the request-time fields the views read."""
-        return {name for odfv in self._odfvs.values() for name in odfv.get_request_data_schema()}
 
     def apply(self, columns: InputColumns) -> Columns:
         """The requested on-demand features computed from ``columns`` (keys, requests, features)."""
