@@ -8,8 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from features._feast_private import FEAST_SERIES
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.utils.repo import ROOT
 
 
 def test_the_installed_feast_is_the_series_the_private_names_were_checked_against() -> None:

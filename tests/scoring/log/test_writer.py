@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from scoring.log.writer import CONVERT_ROWS, Columns, ParquetLogWriter, PendingBatch
+from tests.utils.repo import ROOT
 
 SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def ranges(payloads: Sequence[Any]) -> Columns:
@@ -238,7 +238,7 @@ import json, resource, signal, sys
 from pathlib import Path
 import numpy as np
 from scoring.log.writer import PendingBatch
-from tests.scoring.test_parquet_log import SCHEMA, batch, writer
+from tests.scoring.log.test_writer import SCHEMA, batch, writer
 
 def noise(payloads):  # random numbers do not compress: the file is as large as its rows
     n = sum(payloads)

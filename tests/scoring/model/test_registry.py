@@ -16,8 +16,7 @@ import pytest
 
 from scoring.errors import ModelNotFound
 from scoring.model.registry import Aliases, ModelRegistry, check_model_name
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.utils.repo import ROOT
 
 # Runs one registry call in a child process whose files may grow to LIMIT bytes at most: the
 # kernel stops the write that crosses it part-way, as a full disk does. With SIGXFSZ ignored
@@ -181,7 +180,7 @@ _REGISTER_IN_A_CHILD = f"""
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {str(ROOT)!r})
-from tests.scoring.test_registry import _register_many
+from tests.scoring.model.test_registry import _register_many
 root, who, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 (root.parent / ("ready-" + who)).touch()
 deadline = time.monotonic() + 120
