@@ -37,8 +37,8 @@ $(VENV)/.mutation-installed: $(STAMP)
 # What `make mutation` mutates (mutmut names a function x_name, a method xǁClassǁname): the
 # deciding modules whole, and of the post-processing the functions that turn scores into labels.
 MUTANTS := 'drift.decision.*' 'scoring.serving.routing.*' 'scoring.serving.batching.*' \
-	'scoring.model.registry.*' 'scoring.serving.request.*' 'jobs.retrain.*' \
-	'scoring.model.manifest.*PostProcessing*positive*' 'scoring.serving.service.*ScoringService*score*' \
+	'scoring.serving.request.*' 'scoring.model.registry.*' 'jobs.retrain.*' \
+	'scoring.model.manifest.*PostProcessing*' 'scoring.serving.service.*ScoringService*score*' \
 	'scoring.log.prediction_log.*LogLayout*of*' 'scoring.log.prediction_log.x_log_columns*'
 
 ## Mutation testing of the deciding modules (mutmut, [tool.mutmut]); not part of `test`.
