@@ -18,9 +18,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scorer demo
 
-# A point under the suite's total coverage as last measured (76.1%), so that what a run's
-# child processes get to save cannot fail it: raise it as tests are added.
-COVERAGE_FLOOR := 75
+# The suite's total coverage as last measured (83.98%), rounded down: raise it as tests are added.
+COVERAGE_FLOOR := 83
 
 ## Lint, type-check and run the whole test suite under coverage (starts its own redis-server).
 test: $(STAMP)
