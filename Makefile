@@ -36,7 +36,7 @@ $(VENV)/.mutation-installed: $(STAMP)
 # What `make mutation` mutates (mutmut names a function x_name, a method xǁClassǁname): the
 # deciding modules whole, and of the post-processing the functions that turn scores into labels.
 MUTANTS := 'drift.decision.*' 'scoring.serving.routing.*' 'scoring.serving.batching.*' \
-	'scoring.serving.request.*' 'scoring.model.registry.*' 'jobs.retrain.*' \
+	'scoring.serving.request.*' 'scoring.model.registry.*' 'scoring.durable.*' 'jobs.retrain.*' \
 	'scoring.model.manifest.*PostProcessing*' 'scoring.serving.service.*ScoringService*score*' \
 	'scoring.log.prediction_log.*LogLayout*of*' 'scoring.log.prediction_log.x_log_columns*'
 
