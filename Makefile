@@ -18,8 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scorer demo
 
-# The suite's total coverage as last measured (83.98%), rounded down: raise it as tests are added.
-COVERAGE_FLOOR := 83
+# A point under the suite's total coverage as last measured (83.76% to 83.98% over three runs):
+# what child processes manage to save varies a little. Raise it as tests are added.
+COVERAGE_FLOOR := 82
 
 ## Lint, type-check and run the whole test suite under coverage (starts its own redis-server).
 test: $(STAMP)
