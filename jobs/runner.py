@@ -16,7 +16,7 @@ from features.store import open_feature_store
 from jobs.drift_check import drift_check
 from jobs.lock import job_lock
 from jobs.materialize import materialize_incremental
-from jobs.records import RunRecord, append_record, now_iso
+from jobs.records import RunRecord, append_record, now_iso, record_crashed_runs
 from jobs.retrain import retrain
 from jobs.triggers import parse_duration
 from scoring.model.registry import ModelRegistry
@@ -54,18 +54,24 @@ class JobRunner:
             self.settings.service_redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
         try:
-            with job_lock(client, job, self.settings.job_lock_timeout_s) as held:
-                if not held:
+            with job_lock(client, job, self.settings.job_lock_timeout_s) as lock:
+                if not lock:
                     record.outcome = "skipped"
-                    record.detail = "another scheduler is running this job"
+                    held_by = f" ({lock.holder})" if lock.holder else ""
+                    record.detail = f"another scheduler{held_by} is running this job"
                 else:
                     # The span a successful run records is the span it held the lock:
                     # started after acquiring, ended before releasing. Runs of one job
                     # by different schedulers then never overlap in the records either.
                     record.started_at = now_iso()
+                    append_record(self.records_dir, record)  # "running", found if we die
+                    for crashed in record_crashed_runs(self.records_dir, job, record):
+                        log.warning("%s: an earlier run crashed: %s", job, crashed.detail)
                     record.produced = self._dispatch(job, models)
                     record.outcome = "ok"
                     record.ended_at = now_iso()
+                    if lock.lost.is_set():
+                        record.detail = "its lock expired while it ran (Redis unreachable?)"
         except Exception as exc:  # the record must say why, whatever broke
             log.exception("job %s failed", job)
             record.outcome = "failed"

@@ -92,8 +92,9 @@ class Settings(BaseSettings):
     job_misfire_grace_s: int = Field(default=600, ge=1)
     """A scheduled run that could not start on time still runs if this late at most."""
 
-    job_lock_timeout_s: int = Field(default=3600, ge=1)
-    """The longest a job may hold its Redis lock (a crashed scheduler's lock expires then)."""
+    job_lock_timeout_s: int = Field(default=30, ge=1)
+    """How long a job's Redis lock outlives its holder: a running job renews it every third of
+    this, so a crashed scheduler blocks the job for this long at most."""
 
     admin_key: SecretStr | None = None
     """Bearer key required by admin endpoints; admin calls are refused when unset."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -12,7 +13,7 @@ import redis
 
 from jobs.demo.redis_server import LocalRedisServer
 from jobs.drift_check import load_policy
-from jobs.lock import job_lock
+from jobs.lock import HOST, job_lock
 from jobs.records import RunRecord, append_record, read_records
 from jobs.runner import JobRunner
 from jobs.scheduler import build_scheduler
@@ -50,7 +51,7 @@ def test_only_one_holder_of_a_job_lock(redis_server: LocalRedisServer) -> None:
 
     def first() -> None:
         with job_lock(client, "demo-job", 30) as got:
-            held.append(got)
+            held.append(got.acquired)
             inside.set()
             release.wait(10)
 
@@ -58,11 +59,11 @@ def test_only_one_holder_of_a_job_lock(redis_server: LocalRedisServer) -> None:
     thread.start()
     inside.wait(10)
     with job_lock(client, "demo-job", 30) as second:
-        assert second is False
+        assert not second.acquired
     release.set()
     thread.join()
     with job_lock(client, "demo-job", 30) as again:
-        assert again is True
+        assert again.acquired
     assert held == [True]
     client.close()
 
@@ -73,6 +74,7 @@ def test_a_locked_job_is_skipped_and_recorded(settings: Settings, tmp_path: Path
     with job_lock(client, "materialize", 30):
         record = JobRunner(own).run("materialize")
     assert record.outcome == "skipped"
+    assert f"pid {os.getpid()} on {HOST}" in record.detail  # who holds it, really held
     assert read_records(tmp_path / "jobs" / "runs", "materialize")[0].outcome == "skipped"
     done = JobRunner(own).run("materialize")
     assert done.outcome == "ok", done.detail
