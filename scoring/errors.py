@@ -2,6 +2,24 @@
 
 from __future__ import annotations
 
+QUOTE_LIMIT = 100
+"""Characters of client input an error message quotes at most."""
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with its full length.
+
+    Clients send anything: a 50 MB model name must not come back in a 50 MB answer.
+    """
+    return clipped(repr(value), limit)
+
+
+def clipped(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
 
 class ScoringError(Exception):
     """Base of every error the scoring service raises on purpose."""

@@ -7,6 +7,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+BODY_BYTES_PER_ROW = 1024
+"""Request body bytes allowed per row of ``max_batch_rows`` when ``max_body_bytes`` is unset."""
+
 
 class Settings(BaseSettings):
     """Settings of the scoring service and its jobs; build one and pass it in."""
@@ -39,6 +42,14 @@ class Settings(BaseSettings):
 
     max_batch_rows: int = Field(default=5000, ge=1)
     """Largest number of entity rows accepted in one scoring request (413 above)."""
+
+    max_body_bytes: int | None = Field(default=None, ge=1)
+    """Largest request body accepted, in bytes, counted while it is read (413 above); unset
+    means 1 KiB per row of ``max_batch_rows`` (5 MiB by default), see ``body_limit_bytes``."""
+
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest a request body may take to arrive once its headers have (408 after): a client
+    trickling its body must not hold a connection and its task for ever."""
 
     batching_max_rows: int = Field(default=256, ge=0)
     """Largest micro-batch of concurrent small requests (0 turns micro-batching off)."""
@@ -109,6 +120,15 @@ class Settings(BaseSettings):
         if self.admin_key_file is not None:
             return self.admin_key_file.read_text().strip() or None
         return None
+
+    def body_limit_bytes(self) -> int:
+        """``max_body_bytes``, or 1 KiB per row of ``max_batch_rows`` when that is unset.
+
+        A row of the demo (two join keys and an amount) is about 70 bytes of JSON: 1 KiB a
+        row leaves room for wider feature services (more request fields, long string keys)
+        and pretty-printed bodies, and the limit follows ``max_batch_rows`` when that is raised.
+        """
+        return self.max_body_bytes or self.max_batch_rows * BODY_BYTES_PER_ROW
 
     def online_store_address(self) -> tuple[str, int]:
         """Host and port of the online store's (first) Redis node."""

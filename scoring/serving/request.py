@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.schema import FieldType, InputField, ServiceSchema
-from scoring.errors import BatchTooLarge, InvalidRequest
+from scoring.errors import BatchTooLarge, InvalidRequest, quoted
 
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_FLOAT = sys.float_info.max
@@ -79,7 +79,9 @@ def parse_score_request(body: Any, max_rows: int) -> ScoreRequest:
         raise InvalidRequest("the body must be a JSON object with an 'entities' list")
     unknown = sorted(set(body) - set(_BODY_FIELDS))
     if unknown:
-        raise InvalidRequest(f"unknown field(s) {unknown}; expected {', '.join(_BODY_FIELDS)}")
+        raise InvalidRequest(
+            f"unknown field(s) {quoted(unknown)}; expected {', '.join(_BODY_FIELDS)}"
+        )
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise InvalidRequest("'model' must be a string")

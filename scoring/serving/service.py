@@ -16,7 +16,7 @@ import numpy as np
 from features.errors import FeatureStoreError
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
-from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound
+from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound, quoted
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.loaded import ScoringModel, load_model
@@ -116,7 +116,7 @@ class ScoringService:
         serving = models.served.get(name)
         if serving is None:
             known = ", ".join(sorted(models.served)) or "none"
-            raise ModelNotFound(f"model {name!r} is not served (loaded models: {known})")
+            raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
         canary = serving.canary
         if canary is not None and self._split.to_canary(name, serving.canary_weight):
             return canary, "canary"

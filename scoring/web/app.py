@@ -21,6 +21,7 @@ from scoring.serving.catalog import ModelCatalog
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService, load_served
 from scoring.settings import Settings
+from scoring.web.limits import BodyLimits
 from scoring.web.problems import install_problem_handlers
 from scoring.web.routes import SCORE_OPERATION, router
 
@@ -118,6 +119,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app, settings.retry_after_s)
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.body_limit_bytes(), timeout_s=settings.body_timeout_s
+    )
     app.include_router(router)
 
     def openapi() -> dict[str, Any]:

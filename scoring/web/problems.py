@@ -21,11 +21,18 @@ from scoring.errors import (
     ModelNotFound,
     ScoringError,
     Unauthorized,
+    clipped,
 )
 from scoring.serving.request import RequestProblems
 from scoring.web.responses import JSONBody
 
 PROBLEM_JSON = "application/problem+json"
+
+DETAIL_LIMIT = 2000
+"""Characters of ``detail`` at most: whatever a message quotes, an answer stays small."""
+
+LISTED_ERRORS = 20
+"""Validation errors listed at most in one answer."""
 
 # Most specific first: the first matching row wins.
 STATUS: list[tuple[type[Exception], int, str]] = [
@@ -48,6 +55,7 @@ def problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONBody:
     """A problem+json response."""
+    detail = clipped(detail, DETAIL_LIMIT)
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONBody(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
@@ -55,6 +63,12 @@ def problem(
 def status_of(exc: Exception) -> tuple[int, str]:
     """HTTP status and title for one of our errors."""
     return next((s, t) for error_type, s, t in STATUS if isinstance(exc, error_type))
+
+
+def http_problem(exc: HTTPException) -> JSONBody:
+    """A problem+json response for Starlette's and FastAPI's own HTTP errors, and ours."""
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers)
 
 
 def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
@@ -70,13 +84,14 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, HTTPException)
-        headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers)
+        return http_problem(exc)
 
     async def on_validation_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, RequestValidationError)
+        # Field names come from the client (an unknown key is named in ``loc``): clip them.
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+            {"field": clipped(".".join(str(p) for p in e["loc"])), "message": clipped(e["msg"])}
+            for e in exc.errors()[:LISTED_ERRORS]
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "Invalid request", detail, errors=errors)

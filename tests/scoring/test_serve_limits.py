@@ -1,0 +1,91 @@
+"""Hostile clients against a real `scorer serve`: huge and slow bodies, and SIGTERM meanwhile."""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from pathlib import Path
+
+from scoring.settings import Settings
+from tests.utils.server import ServerProcess
+
+CHUNK = b" " * 65_536
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
+def post_chunked(
+    port: int, chunks: int, chunk: bytes = CHUNK, pause_s: float = 0.0
+) -> tuple[int | None, bytes, float]:
+    """POST /score a chunked body, chunk by chunk, until sent or the server answers.
+
+    Returns the status (None when the server closed without answering), the raw answer and
+    the seconds it took. Like any client that reads while it sends, it stops sending once an
+    answer arrives.
+    """
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(
+            b"POST /score HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        body_start = b'{"entities": ['
+        sock.sendall(b"%x\r\n%s\r\n" % (len(body_start), body_start))
+        try:
+            for _ in range(chunks):
+                if select.select([sock], [], [], pause_s)[0]:
+                    break  # the server answered (or closed) before the body was sent
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        try:
+            while data := sock.recv(65_536):
+                answer += data
+                head, _, body = answer.partition(b"\r\n\r\n")
+                length = [h for h in head.lower().split(b"\r\n") if h.startswith(b"content-length")]
+                if length and len(body) >= int(length[0].split(b":")[1]):
+                    break
+        except ConnectionResetError:
+            pass
+    status = int(answer.split()[1]) if answer.startswith(b"HTTP/1.1 ") else None
+    return status, answer, time.monotonic() - started
+
+
+def test_an_endless_chunked_body_is_refused_with_memory_bounded(own_settings: Settings) -> None:
+    server = ServerProcess(own_settings, workers=1).start()  # one process: the worker itself
+    try:
+        assert server.process is not None
+        before = peak_rss_mb(server.process.pid)
+        # 256 MB offered, fifty times the default limit (5 MiB): the server must stop reading.
+        status, answer, _ = post_chunked(server.port, chunks=4096)
+        after = peak_rss_mb(server.process.pid)
+    finally:
+        server.stop()
+    assert status == 413, answer[:500]
+    assert b"application/problem+json" in answer
+    assert b"SCORER_MAX_BODY_BYTES" in answer
+    assert after - before < 300, f"peak RSS grew from {before:.0f} MB to {after:.0f} MB"
+
+
+def test_a_body_trickling_past_the_timeout_is_answered_408(own_settings: Settings) -> None:
+    env = {"SCORER_BODY_TIMEOUT_S": "2"}
+    server = ServerProcess(own_settings, workers=1, extra_env=env).start()
+    try:
+        # A byte every half second for up to 30 s: slower than the 2 s the body may take.
+        status, answer, took = post_chunked(server.port, chunks=60, chunk=b" ", pause_s=0.5)
+    finally:
+        server.stop()
+    assert status == 408, answer[:500]
+    assert b"SCORER_BODY_TIMEOUT_S" in answer
+    assert b"connection: close" in answer.lower()
+    assert took < 15, f"answered after {took:.0f} s"
