@@ -189,6 +189,7 @@ def _log_table(
         "score": pa.array(scores),
         "label": pa.array(np.where(SYNTHETIC_POSTPROCESS.positive(scores), "1", "0")),
         "missing_count": pa.array(np.zeros(n, dtype=np.int32)),
+        "stale_count": pa.array(np.zeros(n, dtype=np.int32)),
         "latency_ms": pa.array(np.round(rng.gamma(2.0, 1.0, n), 3)),
     }
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)

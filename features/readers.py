@@ -31,12 +31,15 @@ class FeatureReader(Protocol):
 
 
 def make_online_reader(
-    store: FeatureStore, timeout_s: float
+    store: FeatureStore, timeout_s: float, enforce_ttl: bool = True
 ) -> RedisOnlineFeatureReader | OnlineFeatureReader:
-    """The fast Redis reader for a Redis online store; Feast's SDK reader for any other store."""
+    """The fast Redis reader for a Redis online store; Feast's SDK reader for any other store.
+
+    With ``enforce_ttl``, values older than their feature view's ``ttl`` are read as missing.
+    """
     if isinstance(store.config.online_store, RedisOnlineStoreConfig):
-        return RedisOnlineFeatureReader(store, timeout_s)
-    return OnlineFeatureReader(store, timeout_s)
+        return RedisOnlineFeatureReader(store, timeout_s, enforce_ttl)
+    return OnlineFeatureReader(store, timeout_s, enforce_ttl)
 
 
 async def store_answers(
@@ -49,3 +52,13 @@ async def store_answers(
         log.warning("readiness probe failed: %s", exc)
         return False
     return True
+
+
+async def store_loaded(reader: FeatureReader) -> bool | None:
+    """Whether the online store still holds what materialization loaded (its loaded marker).
+
+    None where that cannot be told: online stores other than Redis have no marker.
+    """
+    if isinstance(reader, RedisOnlineFeatureReader):
+        return await reader.loaded_marker.loaded()
+    return None

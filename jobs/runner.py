@@ -15,7 +15,7 @@ from feast import FeatureStore
 from features.store import open_feature_store
 from jobs.drift_check import drift_check
 from jobs.lock import job_lock
-from jobs.materialize import materialize_incremental
+from jobs.materialize import materialize
 from jobs.records import RunRecord, append_record, now_iso, record_crashed_runs
 from jobs.retrain import retrain
 from jobs.triggers import parse_duration
@@ -87,9 +87,16 @@ class JobRunner:
 
     def _dispatch(self, job: str, models: list[str] | None) -> dict[str, Any]:
         if job == "materialize":
-            result = materialize_incremental(self.store)
+            result = materialize(self.store)
+            if result.full_reload:
+                self._say(f"full reload: {result.reason}")
             self._say(f"materialized {', '.join(result.feature_views)}")
-            return {"end": result.end.isoformat(), "feature_views": result.feature_views}
+            return {
+                "end": result.end.isoformat(),
+                "feature_views": result.feature_views,
+                "full_reload": result.full_reload,
+                "reason": result.reason,
+            }
         produced: dict[str, Any] = {}
         for model in self._models(models):
             produced[model] = self.drift(model) if job == "drift" else self.retrain(model)

@@ -131,13 +131,18 @@ def materialize(
     ] = False,
     repo: RepoOption = None,
 ) -> None:
-    """Load new offline feature rows into the online store (feast materialize-incremental)."""
+    """Load new offline feature rows into the online store (feast materialize-incremental).
+
+    A Redis online store that lost its data (no loaded marker) is reloaded in full.
+    """
     from features.store import open_feature_store
-    from jobs.materialize import materialize_all, materialize_incremental
+    from jobs.materialize import materialize as materialize_store
 
     settings = _settings(feature_repo=repo)
     store = open_feature_store(settings.feature_repo, settings.online_store)
-    result = materialize_all(store, end) if full else materialize_incremental(store, end)
+    result = materialize_store(store, end, full=full)
+    if result.full_reload:
+        typer.echo(f"full reload: {result.reason}")
     typer.echo(f"materialized {', '.join(result.feature_views)} up to {result.end.isoformat()}")
 
 

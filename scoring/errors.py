@@ -49,6 +49,10 @@ class LogDisabled(ScoringError):
     """The log is turned off, so what only the log keeps (feedback labels) cannot be taken."""
 
 
+class FeaturesAllMissing(ScoringError):
+    """No row of a request has any stored feature, and the settings say to refuse such rows."""
+
+
 class TrainingError(ScoringError):
     """Training could not produce a model from the given labels and features."""
 

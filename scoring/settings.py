@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -106,6 +107,15 @@ class Settings(BaseSettings):
     job_lock_timeout_s: int = Field(default=30, ge=1)
     """How long a job's Redis lock outlives its holder: a running job renews it every third of
     this, so a crashed scheduler blocks the job for this long at most."""
+
+    all_missing: Literal["score", "reject"] = "score"
+    """A request whose rows have no stored feature at all (every feature read from the online
+    store is missing or stale; on-demand features do not count): ``score`` it anyway, or
+    ``reject`` it with a 503. Such rows are counted and warned about either way."""
+
+    stale_features: Literal["enforce", "serve"] = "enforce"
+    """``enforce``: a stored value older than its feature view's ``ttl`` is scored as missing
+    (and listed in ``stale``); ``serve``: values are served however old, as Feast does."""
 
     admin_key: SecretStr | None = None
     """Bearer key required by admin endpoints; admin calls are refused when unset."""

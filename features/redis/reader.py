@@ -33,6 +33,8 @@ from features._feast_private import (
     _versioned_fv_name,
 )
 from features.errors import OnlineStoreUnavailable, UnsupportedFeature
+from features.loaded_marker import LoadedMarkerCheck
+from features.online_features import OnlineFeatures
 from features.redis.decoding import decode_column
 from features.redis.fetch import HashReadCommand, RedisClient, Reply, connect, read_hashes
 from features.redis.layout import EntityKeyEncoder, field_name
@@ -67,6 +69,8 @@ class ServicePlan:
     request_fields: tuple[str, ...]
     transforms: OnDemandTransforms | None
     entityless: bool
+    stored: frozenset[str] = frozenset()
+    """The features read from the online store (not computed by on-demand views)."""
     transform_columns: tuple[str, ...] = ()
     """The fetched columns in the order of Feast's response, which on-demand views see.
 
@@ -137,6 +141,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
         request_fields=tuple(sorted(needed_request_data)),
         transforms=transforms,
         entityless=entityless,
+        stored=frozenset(fetched_order),
         transform_columns=tuple(response_order),
     )
 
@@ -159,13 +164,16 @@ def _unique(columns: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], list
 class RedisOnlineFeatureReader:
     """Reads a feature service's online features straight from Feast's Redis layout."""
 
-    def __init__(self, store: FeatureStore, timeout_s: float) -> None:
+    def __init__(self, store: FeatureStore, timeout_s: float, enforce_ttl: bool = True) -> None:
         online_config = store.config.online_store
         if not isinstance(online_config, RedisOnlineStoreConfig):
             raise TypeError("RedisOnlineFeatureReader needs a Feast repo with a Redis online store")
         self._store = store
         self._timeout_s = timeout_s
+        self._enforce_ttl = enforce_ttl
         self._client: RedisClient = connect(online_config, timeout_s)
+        self.loaded_marker = LoadedMarkerCheck(self._client, store.project)
+        """Whether the store still holds what materialization loaded (readiness, metrics)."""
         self._plans: dict[str, ServicePlan | None] = {}
         self._sdk: OnlineFeatureReader | None = None
 
@@ -179,16 +187,13 @@ class RedisOnlineFeatureReader:
                 self._plans[name] = None
         return self._plans[name]
 
-    async def read(
-        self, feature_service: str, rows: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Sequence[Any]]:
+    async def read(self, feature_service: str, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
         """Return ``{<view>__<feature>: values}``, one value per row, ``None`` where missing."""
         plan = self._plan(feature_service)
         if plan is None:
             if self._sdk is None:
-                self._sdk = OnlineFeatureReader(self._store, self._timeout_s)
-            columns: dict[str, Sequence[Any]] = dict(await self._sdk.read(feature_service, rows))
-            return columns
+                self._sdk = OnlineFeatureReader(self._store, self._timeout_s, self._enforce_ttl)
+            return await self._sdk.read(feature_service, rows)
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await self._read(plan, rows)
@@ -199,9 +204,7 @@ class RedisOnlineFeatureReader:
         except (RedisError, OSError) as exc:
             raise OnlineStoreUnavailable(f"online store unreachable: {exc}") from exc
 
-    async def _read(
-        self, plan: ServicePlan, rows: Sequence[Mapping[str, Any]]
-    ) -> dict[str, Sequence[Any]]:
+    async def _read(self, plan: ServicePlan, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
         n = len(rows)
         batches, inverses = [], []
         for entity in plan.entities:
@@ -225,7 +228,7 @@ class RedisOnlineFeatureReader:
         batches: Sequence[tuple[HashReadCommand, Sequence[bytes]]],
         inverses: Sequence[list[int] | None],
         replies: Sequence[Reply],
-    ) -> dict[str, Sequence[Any]]:
+    ) -> OnlineFeatures:
         columns: dict[str, Sequence[Any]] = {}
         offset = 0
         for entity, (_, keys), inverse in zip(plan.entities, batches, inverses, strict=True):
@@ -242,7 +245,8 @@ class RedisOnlineFeatureReader:
             columns.update(self._transform(plan, plan.transforms, rows, columns))
         # Feast drops on-demand outputs its selection does not find (python-mode views that
         # return short names when full names are asked for): so do we.
-        return {name: columns[name] for name in plan.result_names if name in columns}
+        kept = {name: columns[name] for name in plan.result_names if name in columns}
+        return OnlineFeatures(kept, plan.stored)
 
     def _transform(
         self,

@@ -109,6 +109,10 @@ class Scored(Protocol):
     def scores(self) -> FloatArray: ...
     @property
     def missing(self) -> BoolArray: ...
+    @property
+    def stale(self) -> BoolArray | None:
+        """Where a value was too old to serve (it is in ``missing`` too); None when none was."""
+        ...
 
 
 class LoggedRows(NamedTuple):
@@ -136,6 +140,7 @@ class LoggedRows(NamedTuple):
     """Every feature as the model took it: numbers and flags are logged from here, in bulk."""
     scores: FloatArray
     missing: BoolArray
+    stale: BoolArray | None
 
 
 def log_columns(computations: Sequence[LoggedRows]) -> Columns:
@@ -164,6 +169,7 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
         "score": scores,
         "label": pa.array(layout.labels, pa.string()).take(positive),
         "missing_count": missing.sum(axis=1, dtype=np.int32),
+        "stale_count": _stacked([_stale_counts(c) for c in computations]),
     }
     request_ids = pa.array([r[0] for r in requests], pa.string())
     routes = pa.array([r[1] for r in requests], pa.string())
@@ -190,6 +196,14 @@ def log_columns(computations: Sequence[LoggedRows]) -> Columns:
         if name not in columns:
             columns[name] = _chained([_or_missing(c.kept[i], len(c.scores)) for c in computations])
     return columns
+
+
+def _stale_counts(computation: LoggedRows) -> npt.NDArray[np.int32]:
+    """Stale features per row of one computation."""
+    if computation.stale is None:
+        return np.zeros(len(computation.scores), dtype=np.int32)
+    counts: npt.NDArray[np.int32] = computation.stale.sum(axis=1, dtype=np.int32)
+    return counts
 
 
 def _or_missing(values: Sequence[Any] | None, rows: int) -> Sequence[Any]:
@@ -278,6 +292,7 @@ class PredictionLog:
             matrix,
             computed.scores,
             computed.missing,
+            computed.stale,
         )
         partition = (layout.partition, self._date(logged_at))
         return self.writer.append(

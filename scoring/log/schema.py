@@ -65,6 +65,7 @@ TAIL = [
     pa.field("score", pa.float64(), nullable=False),
     pa.field("label", pa.string()),
     pa.field("missing_count", pa.int32(), nullable=False),
+    pa.field("stale_count", pa.int32(), nullable=False),
     pa.field("latency_ms", pa.float64(), nullable=False),
 ]
 

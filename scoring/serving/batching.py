@@ -39,6 +39,10 @@ class Computed:
     columns: Mapping[str, Sequence[Any]]
     scores: FloatArray
     missing: BoolArray
+    stale: BoolArray | None = None
+    """Rows x features: values too old to serve (also in ``missing``); None when none were."""
+    stored: BoolArray | None = None
+    """Per feature: read from the online store (not computed on demand); None if unknown."""
 
     def slice(self, start: int, stop: int) -> Computed:
         """The rows ``start:stop`` of a batch, for the request that sent them."""
@@ -46,6 +50,8 @@ class Computed:
             columns={name: values[start:stop] for name, values in self.columns.items()},
             scores=self.scores[start:stop],
             missing=self.missing[start:stop],
+            stale=None if self.stale is None else self.stale[start:stop],
+            stored=self.stored,
         )
 
 

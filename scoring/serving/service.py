@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from features.errors import FeatureStoreError
+from features.online_features import OnlineFeatures
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
 from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound, quoted
@@ -22,6 +23,7 @@ from scoring.log.prediction_log import PredictionLog
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
+from scoring.serving.feature_gaps import FeatureGaps, stale_matrix
 from scoring.serving.request import ScoreRequest, entity_rows
 from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
 
@@ -68,6 +70,7 @@ class ScoringService:
         feedback_log: FeedbackLog | None = None,
         batching_max_rows: int = 0,
         batching_request_rows: int = 0,
+        reject_all_missing: bool = False,
     ) -> None:
         self.registry = registry
         self.reader = reader
@@ -79,6 +82,8 @@ class ScoringService:
         self._shadows: set[asyncio.Task[None]] = set()
         self.shadow_failures = 0
         self.shadows_dropped = 0
+        self.gaps = FeatureGaps(reject=reject_all_missing)
+        """Rows without stored features and stale features, and the policy for the former."""
         self.batcher = (
             MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
         )
@@ -99,7 +104,11 @@ class ScoringService:
             scores = model.predict(matrix)
         else:
             scores = await asyncio.to_thread(model.predict, matrix)
-        computed = Computed(columns=columns, scores=scores, missing=missing)
+        stale = stored = None
+        if isinstance(columns, OnlineFeatures):
+            stored = self.gaps.stored_mask(model, columns.stored)
+            stale = stale_matrix(model.schema.feature_names, columns.stale, len(rows))
+        computed = Computed(columns, scores, missing, stale, stored)
         if self.prediction_log is not None:
             self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
         return computed
@@ -133,6 +142,7 @@ class ScoringService:
             computed = await self.batcher.submit(model, scoring)
         else:
             computed = await self.compute(model, [scoring])
+        self.gaps.judge(model, computed.missing, computed.stale, computed.stored)
         serving = self.models.served.get(model.name)
         if serving is not None and serving.shadow is not None:
             self._start_shadow(serving.shadow, request.entities, scoring.request_id, started)
@@ -144,6 +154,10 @@ class ScoringService:
         labels = [positive if p else negative for p in post.positive(scores).tolist()]
         # Most rows miss nothing: only rows that do pay for building their list of names.
         with_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
+        stale = computed.stale
+        with_stale: list[bool] = (
+            [False] * n if stale is None else np.asarray(stale.any(axis=1)).tolist()
+        )
         names_array = np.array(names, dtype=object)
         predictions: list[dict[str, Any]] = []
         for i in range(n):
@@ -151,7 +165,10 @@ class ScoringService:
                 "score": score_list[i],
                 "label": labels[i],
                 "missing": names_array[missing[i]].tolist() if with_missing[i] else [],
+                "stale": [],
             }
+            if stale is not None and with_stale[i]:
+                prediction["stale"] = names_array[stale[i]].tolist()
             if request.include_features:
                 prediction["features"] = {name: columns[name][i] for name in names}
             predictions.append(prediction)

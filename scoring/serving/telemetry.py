@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from features.redis.reader import RedisOnlineFeatureReader
 from scoring.serving.service import ScoringService
 
 
@@ -46,6 +47,7 @@ class ServiceCollector(Collector):
             "scorer_shadow_dropped", "Shadow scorings skipped because too many were in flight",
             value=self._service.shadows_dropped,
         )  # fmt: skip
+        yield from self._feature_gaps()
         batcher = self._service.batcher
         if batcher is not None:
             yield CounterMetricFamily(
@@ -81,3 +83,30 @@ class ServiceCollector(Collector):
         yield rows
         yield buffered
         yield errors
+
+    def _feature_gaps(self) -> Iterator[Metric]:
+        """Whether the online store holds what was loaded; rows without it; stale features."""
+        reader = self._service.reader
+        if isinstance(reader, RedisOnlineFeatureReader) and reader.loaded_marker.last is not None:
+            yield GaugeMetricFamily(
+                "scorer_online_store_loaded",
+                "1 while the online store holds the marker materialization leaves, 0 once lost",
+                value=int(reader.loaded_marker.last),
+            )  # fmt: skip
+        gaps = self._service.gaps
+        empty = CounterMetricFamily(
+            "scorer_rows_without_stored_features",
+            "Rows scored with none of their stored (not on-demand) features",
+            labels=["model"],
+        )
+        for model, count in gaps.rows_without_stored.items():
+            empty.add_metric([model], count)
+        yield empty
+        stale = CounterMetricFamily(
+            "scorer_features_stale",
+            "Feature values older than their view's ttl, scored as missing",
+            labels=["model", "feature"],
+        )
+        for (model, feature), count in gaps.stale.items():
+            stale.add_metric([model, feature], count)
+        yield stale

@@ -55,7 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("no model has a champion version in %s", settings.models_dir)
         store = open_feature_store(settings.feature_repo, settings.online_store)
         await store.initialize()
-        reader = make_online_reader(store, settings.online_timeout_s)
+        reader = make_online_reader(
+            store, settings.online_timeout_s, settings.stale_features == "enforce"
+        )
         prediction_log = PredictionLog(settings) if settings.log_enabled else None
         feedback_log = FeedbackLog(settings) if settings.log_enabled else None
         for started in (prediction_log, feedback_log):
@@ -69,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
             feedback_log,
             batching_max_rows=settings.batching_max_rows,
             batching_request_rows=settings.batching_request_rows,
+            reject_all_missing=settings.all_missing == "reject",
         )
         if service.batcher is not None:
             service.batcher.start()

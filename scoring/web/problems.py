@@ -13,6 +13,7 @@ from starlette.responses import Response
 from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
 from scoring.errors import (
     BatchTooLarge,
+    FeaturesAllMissing,
     Forbidden,
     InvalidRequest,
     LogDisabled,
@@ -46,6 +47,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ModelLoadError, 503, "Model unavailable"),
     (FeatureStoreError, 503, "Feature store error"),
     (LogUnavailable, 503, "Log unavailable"),
+    (FeaturesAllMissing, 503, "Online features missing"),
     (LogDisabled, 501, "Log disabled"),
     (ScoringError, 500, "Scoring error"),
 ]

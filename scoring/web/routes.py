@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict
 from typing import Any, Literal
 
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.readers import store_answers
+from features.errors import OnlineStoreUnavailable
+from features.readers import store_answers, store_loaded
 from scoring.errors import InvalidRequest
 from scoring.serving.request import ScoreRequestBody, parse_feedback, parse_score_request
 from scoring.serving.service import ScoringService
@@ -84,6 +86,16 @@ async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
         return problem(503, "Not ready", "no model is loaded", {"Retry-After": "5"})
     if not await store_answers(service.reader, *probe):
         return problem(503, "Not ready", "the online store does not answer", {"Retry-After": "5"})
+    try:
+        loaded = await store_loaded(service.reader)
+    except OnlineStoreUnavailable:
+        return problem(503, "Not ready", "the online store does not answer", {"Retry-After": "5"})
+    if loaded is False:
+        detail = (
+            "the online store lost its data (the marker materialization leaves is gone): "
+            "reload it with `scorer materialize --full` or `scorer jobs run materialize`"
+        )
+        return problem(503, "Not ready", detail, {"Retry-After": "5"})
     models = {name: m.version for name, m in service.models.champions.items()}
     return {"status": "ready", "models": models}
 
@@ -130,6 +142,8 @@ async def promote(
 @router.get("/metrics", include_in_schema=False)
 async def metrics(service: ServiceDep) -> Response:
     """Prometheus text format."""
+    with contextlib.suppress(OnlineStoreUnavailable):  # the gauge is left out then
+        await store_loaded(service.reader)  # fresh for the loaded gauge (cached for a second)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from features.store import feast_apply, open_feature_store
 from jobs.demo.data import DemoData, DemoDataConfig, generate
-from jobs.materialize import materialize_incremental
+from jobs.materialize import mark_loaded, materialize_incremental
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,9 @@ def make_demo_repo(
     data = generate(config)
     data.write(repo / "data")
     feast_apply(repo, online_store)
-    materialize_incremental(open_feature_store(repo, online_store))
+    store = open_feature_store(repo, online_store)
+    # The first load into a fresh store is a complete one: it leaves the loaded marker.
+    mark_loaded(store, materialize_incremental(store))
     return DemoRepo(path=repo, online_store=online_store, data=data)
 
 
