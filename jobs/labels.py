@@ -14,6 +14,7 @@ import pyarrow.dataset as ds
 from features.schema import ServiceSchema
 from features.training import EVENT_TIMESTAMP
 from scoring.log.schema import labels_dir, predictions_dir
+from scoring.model.label_classes import class_of
 
 
 def _dataset(root: Path) -> ds.Dataset | None:
@@ -32,8 +33,10 @@ def feedback_labels(
     """Feedback labels as an entity data frame: the logged inputs of each labelled request.
 
     Every row a request scored gets that request's label, timestamped when it was logged (the
-    features the model saw are the ones valid then). The last label received wins. Labels that
-    are not one of the model's classes (compared as text, as the log stores them) are skipped.
+    features the model saw are the ones valid then). The last label received wins. The log
+    keeps each class as its text (``class_text``); older files may hold other spellings of a
+    class (``True``, ``1.0``), which are read by the same rule feedback is read with when it
+    arrives. Labels that name none of the model's classes are skipped.
     """
     inputs = [f.name for f in (*schema.join_keys, *schema.request_fields)]
     columns = [*inputs, EVENT_TIMESTAMP, label_column]
@@ -41,22 +44,26 @@ def feedback_labels(
     log_ds = _dataset(predictions_dir(data_dir, model))
     if labels_ds is None or log_ds is None:
         return pd.DataFrame(columns=columns)
-    labels = labels_ds.to_table(columns=["request_id", "label", "received_at"])
-    by_text = {str(c): c for c in classes}
+    labels = labels_ds.to_table(columns=["request_id", "label", "received_at"]).to_pandas()
+    # Few distinct spellings however many labels: each is read once.
+    read_as = {text: class_of(text, classes) for text in labels["label"].dropna().unique()}
+    # Built as objects: a map() with misses would turn classes 0/1 into floats 0.0/1.0.
+    labels["class"] = pd.Series(
+        [read_as.get(text) for text in labels["label"]], index=labels.index, dtype=object
+    )
     latest = (
-        labels.to_pandas()
+        labels[labels["class"].notna()]
         .sort_values("received_at", kind="stable")
         .drop_duplicates("request_id", keep="last")
     )
-    latest = latest[latest["label"].isin(list(by_text))]
     if latest.empty:
         return pd.DataFrame(columns=columns)
     wanted = pa.array(latest["request_id"].tolist(), type=pa.string())
     logged = log_ds.to_table(
         columns=["request_id", "logged_at", *inputs], filter=pc.field("request_id").isin(wanted)
     ).to_pandas()
-    frame = logged.merge(latest[["request_id", "label"]], on="request_id", how="inner")
-    frame[label_column] = frame["label"].map(by_text)
+    frame = logged.merge(latest[["request_id", "class"]], on="request_id", how="inner")
+    frame[label_column] = pd.Series(frame["class"].tolist(), index=frame.index)  # own dtype
     frame = frame.rename(columns={"logged_at": EVENT_TIMESTAMP})
     result: pd.DataFrame = frame[columns].reset_index(drop=True)
     return result

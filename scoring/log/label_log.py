@@ -30,7 +30,7 @@ class FeedbackLog:
         self.writer = log_writer(settings, self.root, "feedback-log")
 
     def append(self, items: Sequence[tuple[str, Any]], received_at: datetime) -> bool:
-        """Queue ``(request_id, label)`` pairs."""
+        """Queue ``(request_id, label)`` pairs, each label a class as its text (``class_text``)."""
         partition = (date_partition(received_at.date()),)
         pending = PendingBatch(partition, LABELS_SCHEMA, len(items), (items, received_at), _labels)
         return self.writer.append(pending)

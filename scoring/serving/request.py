@@ -204,24 +204,54 @@ def _checked_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list
     return rows
 
 
-def parse_feedback(body: Any, max_rows: int) -> list[tuple[str, Any]]:
-    """``{"request_id", "label"}`` or a list of them, as ``(request_id, label)`` pairs."""
+MAX_LABEL_CHARS = 64
+"""A feedback label is a class: a short name, a number or a boolean, never a document."""
+
+_FEEDBACK_FIELDS = ("request_id", "label", "model")
+
+
+@dataclass(frozen=True)
+class FeedbackItem:
+    """One realized label, as sent: checked for shape, not yet against the model's classes."""
+
+    request_id: str
+    label: str | int | float | bool
+    model: str | None = None
+    """The model whose request it labels; the default model when left out."""
+
+
+def parse_feedback(body: Any, max_rows: int) -> list[FeedbackItem]:
+    """``{"request_id", "label", "model"?}`` or a list of them, each checked for shape."""
     items = body if isinstance(body, list) else [body]
     if not items:
         raise InvalidRequest("the feedback list is empty")
     if len(items) > max_rows:
         raise BatchTooLarge(f"{len(items)} labels is over the limit of {max_rows} per request")
-    pairs: list[tuple[str, Any]] = []
+    parsed: list[FeedbackItem] = []
     for i, item in enumerate(items):
         where = f"feedback[{i}]" if isinstance(body, list) else "feedback"
-        if not isinstance(item, dict) or set(item) != {"request_id", "label"}:
-            raise InvalidRequest(f"{where} must be an object with exactly request_id and label")
-        request_id, label = item["request_id"], item["label"]
+        if (
+            not isinstance(item, dict)
+            or not {"request_id", "label"} <= set(item)
+            or not set(item) <= set(_FEEDBACK_FIELDS)
+        ):
+            raise InvalidRequest(
+                f"{where} must be an object with exactly request_id and label (and optionally "
+                "model)"
+            )
+        request_id, label, model = item["request_id"], item["label"], item.get("model")
         if not isinstance(request_id, str) or not 0 < len(request_id) <= 128:
             raise InvalidRequest(f"{where}: request_id must be a string of 1 to 128 characters")
         if isinstance(label, float) and not math.isfinite(label):
             raise InvalidRequest(f"{where}: label must be finite")
         if not isinstance(label, str | int | float | bool):
             raise InvalidRequest(f"{where}: label must be a string, number or boolean")
-        pairs.append((request_id, label))
-    return pairs
+        if isinstance(label, str) and len(label) > MAX_LABEL_CHARS:
+            raise InvalidRequest(
+                f"{where}: label must be a class of the model, a string of at most "
+                f"{MAX_LABEL_CHARS} characters (got {len(label):,})"
+            )
+        if model is not None and not isinstance(model, str):
+            raise InvalidRequest(f"{where}: model must be a string")
+        parsed.append(FeedbackItem(request_id, label, model))
+    return parsed

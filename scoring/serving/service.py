@@ -20,11 +20,12 @@ from features.schema import FieldType, ServiceSchema
 from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound, quoted
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
+from scoring.model.label_classes import class_of, class_text
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, stale_matrix
-from scoring.serving.request import ScoreRequest, entity_rows
+from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
 from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
 
 log = logging.getLogger(__name__)
@@ -217,22 +218,62 @@ class ScoringService:
         if self._shadows:
             await asyncio.wait(set(self._shadows), timeout=timeout_s)
 
-    def feedback(self, items: Sequence[tuple[str, Any]]) -> int:
+    def feedback(self, items: Sequence[FeedbackItem]) -> int:
         """Record realized labels for earlier requests; returns how many were accepted.
 
-        All or none: a log that cannot take them now raises :class:`LogUnavailable` and
+        Each label is read as one of its model's classes and kept in one form (see
+        :mod:`scoring.model.label_classes`); a label that names no class is refused with the
+        rest. All or none: a log that cannot take them now raises :class:`LogUnavailable` and
         none is recorded, so a client can send the same labels again later.
         """
         if self.feedback_log is None:
             raise LogDisabled(
                 "feedback is not recorded: the prediction log is disabled (SCORER_LOG_ENABLED)"
             )
-        if not self.feedback_log.append(items, datetime.now(UTC)):
+        pairs = self._feedback_pairs(items)
+        if not self.feedback_log.append(pairs, datetime.now(UTC)):
             raise LogUnavailable(
                 f"the feedback log cannot take {len(items)} more label(s) now; "
                 "none was recorded, send them again later"
             )
         return len(items)
+
+    def _feedback_pairs(self, items: Sequence[FeedbackItem]) -> list[tuple[str, str]]:
+        """``(request_id, class text)`` of every item, or every item's problem at once."""
+        classes: dict[str | None, tuple[str, tuple[Any, Any]]] = {}
+        pairs: list[tuple[str, str]] = []
+        problems: list[dict[str, Any]] = []
+        single = len(items) == 1
+        for i, item in enumerate(items):
+            if item.model not in classes:
+                classes[item.model] = self._classes(item.model)
+            name, labels = classes[item.model]
+            cls = class_of(item.label, labels)
+            if cls is not None:
+                pairs.append((item.request_id, class_text(cls)))
+                continue
+            negative, positive = labels
+            where = "feedback" if single else f"feedback[{i}]"
+            message = (
+                f"{where}: label {quoted(item.label)} is not a class of model {name!r}: send "
+                f"{positive!r} or {negative!r} (or true/false)"
+            )
+            problems.append({"item": i, "field": "label", "message": message})
+            if len(problems) >= 20:  # enough to fix the client; don't build a huge error body
+                break
+        if problems:
+            raise RequestProblems(problems)
+        return pairs
+
+    def _classes(self, name: str | None) -> tuple[str, tuple[Any, Any]]:
+        """The model a feedback item labels (the default when unnamed) and its classes."""
+        served = self.models.served.get(name or self.models.default or "")
+        if served is None:
+            # Not self.route's result: that would move the canary split. It raises what /score
+            # would (no model named among several, or an unknown one).
+            self.route(name)
+            raise ModelNotFound(f"model {quoted(name)} is not served")
+        return served.champion.name, served.champion.manifest.postprocess.labels
 
     def probe_row(self) -> tuple[str, dict[str, Any]] | None:
         """A made-up row for the default model, used to check that the online store answers."""

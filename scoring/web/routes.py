@@ -114,7 +114,10 @@ async def get_model(name: str, catalog: CatalogDep) -> dict[str, Any]:
 
 @router.post("/feedback", status_code=202)
 async def feedback(request: Request, service: ServiceDep, settings: SettingsDep) -> JSONBody:
-    """Record realized labels of earlier requests: one ``{request_id, label}`` or a list."""
+    """Record realized labels of earlier requests: one ``{request_id, label, model?}`` or a list.
+
+    A label must name one of the model's classes (422 otherwise); it is kept in one form.
+    """
     items = parse_feedback(await _json_body(request), settings.max_batch_rows)
     return JSONBody({"accepted": service.feedback(items)}, status_code=202)
 

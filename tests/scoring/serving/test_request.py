@@ -10,6 +10,8 @@ import pytest
 from features.schema import FieldType, InputField, ServiceSchema
 from scoring.errors import BatchTooLarge, InvalidRequest
 from scoring.serving.request import (
+    MAX_LABEL_CHARS,
+    FeedbackItem,
     RequestProblems,
     entity_rows,
     parse_feedback,
@@ -149,12 +151,16 @@ def test_every_bad_value_is_collected_up_to_a_bounded_list() -> None:
 
 
 def test_feedback_one_label_or_a_list() -> None:
-    assert parse_feedback({"request_id": "r1", "label": 1}, max_rows=3) == [("r1", 1)]
-    labels: list[Any] = ["fraud", 0, 0.25, True]
+    one = parse_feedback({"request_id": "r1", "label": 1}, max_rows=3)
+    assert one == [FeedbackItem("r1", 1, None)]
+    labels: list[Any] = ["fraud", 0, 0.25, True, "x" * MAX_LABEL_CHARS]
     body = [{"request_id": f"r{i}", "label": label} for i, label in enumerate(labels)]
-    assert parse_feedback(body, max_rows=4) == [(f"r{i}", x) for i, x in enumerate(labels)]
+    parsed = parse_feedback(body, max_rows=5)
+    assert parsed == [FeedbackItem(f"r{i}", x) for i, x in enumerate(labels)]
     longest = "r" * 128
-    assert parse_feedback({"request_id": longest, "label": 0}, 1) == [(longest, 0)]
+    assert parse_feedback({"request_id": longest, "label": 0}, 1) == [FeedbackItem(longest, 0)]
+    named = parse_feedback({"request_id": "r1", "label": 0, "model": "fraud"}, 1)
+    assert named == [FeedbackItem("r1", 0, "fraud")]
 
 
 def test_feedback_one_label_over_the_limit_is_too_large() -> None:
@@ -186,6 +192,9 @@ OK = {"request_id": "r0", "label": 1}
         ([OK, {**OK, "label": None}], "feedback[1]: label must be a string, number or boolean"),
         ({**OK, "request_id": ""}, "feedback: request_id must be a string of 1 to 128"),
         ("r0", "feedback must be an object with exactly request_id and label"),
+        ([OK, {**OK, "label": "x" * 65}], "feedback[1]: label must be a class of the model, a"),
+        ({**OK, "label": "x" * 20_000_000}, "feedback: label must be a class of the model, a"),
+        ([OK, {**OK, "model": 3}], "feedback[1]: model must be a string"),
     ],
 )
 def test_bad_feedback_is_invalid_and_names_the_item(body: Any, message: str) -> None:
