@@ -10,8 +10,9 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
 
-from scoring.errors import Forbidden, Unauthorized
+from scoring.errors import Forbidden, Unauthorized, quoted
 from scoring.serving.catalog import ModelCatalog
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
@@ -45,6 +46,26 @@ async def _admin(request: Request) -> None:
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), key.encode()):
         raise Unauthorized("send the admin key as 'Authorization: Bearer <key>'")
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` names JSON: ``application/json`` or ``application/*+json``."""
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    kind, _, subtype = media_type.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+async def require_json(request: Request) -> None:
+    """Refuse a body that is not declared JSON (415).
+
+    A browser sends ``text/plain`` cross-site without asking first (a "simple" request): only
+    a JSON content type, which needs a preflight, keeps other sites' pages from posting here.
+    """
+    content_type = request.headers.get("content-type")
+    if not is_json(content_type):
+        raise HTTPException(
+            415, f"send the body as application/json, not {quoted(content_type or 'nothing')}"
+        )
 
 
 CatalogDep = Annotated[ModelCatalog, Depends(_catalog)]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,14 @@ from scoring.errors import InvalidRequest
 from scoring.serving.request import ScoreRequestBody, parse_feedback, parse_score_request
 from scoring.serving.service import ScoringService
 from scoring.serving.telemetry import ServiceCollector
-from scoring.web.deps import AdminDep, CatalogDep, ServiceDep, SettingsDep, WatcherDep
+from scoring.web.deps import (
+    AdminDep,
+    CatalogDep,
+    ServiceDep,
+    SettingsDep,
+    WatcherDep,
+    require_json,
+)
 from scoring.web.problems import problem
 from scoring.web.responses import JSONBody
 
@@ -43,6 +50,7 @@ SCORE_OPERATION: dict[str, Any] = {
         "422": {"description": "The body does not fit the model's inputs (problem+json)."},
         "404": {"description": "Unknown model (problem+json)."},
         "413": {"description": "More rows than SCORER_MAX_BATCH_ROWS (problem+json)."},
+        "415": {"description": "The body is not declared application/json (problem+json)."},
         "503": {"description": "The online store is unreachable (problem+json, Retry-After)."},
     },
 }
@@ -50,6 +58,7 @@ SCORE_OPERATION: dict[str, Any] = {
 
 
 async def _json_body(request: Request) -> Any:
+    await require_json(request)
     try:
         # orjson refuses NaN and Infinity, which JSON does not have either.
         return orjson.loads(await request.body())
@@ -132,7 +141,7 @@ class Promotion(BaseModel):
     weight: float = Field(default=0.0, ge=0.0, le=1.0, description="Canary traffic share.")
 
 
-@router.post("/models/{name}/promote")
+@router.post("/models/{name}/promote", dependencies=[Depends(require_json)])
 async def promote(
     name: str, body: Promotion, _admin: AdminDep, catalog: CatalogDep, watcher: WatcherDep
 ) -> dict[str, Any]:
