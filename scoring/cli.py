@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from features.errors import FeatureStoreError
 from scoring.errors import ScoringError
+from scoring.logging_config import logging_config
 from scoring.settings import Settings
 
 app = typer.Typer(
@@ -68,7 +69,6 @@ def serve(
     # the parent then exits 0. Open here what every worker will, so the mistake is one line.
     load_served(ModelRegistry(settings.models_dir), settings.default_model)
     open_feature_store(settings.feature_repo, settings.online_store)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
         "scoring.web.app:app_from_env",
         factory=True,
@@ -76,6 +76,7 @@ def serve(
         port=settings.port,
         workers=settings.workers or os.cpu_count() or 1,
         access_log=False,
+        log_config=logging_config(),  # applied in every worker process too
     )
 
 
@@ -209,9 +210,12 @@ def demo(
             # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit
             # through Python so the finally below still stops the Redis the demo started.
             signal.signal(signal.SIGTERM, _exit_quietly)
-            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
             uvicorn.run(
-                create_app(settings), host=settings.host, port=settings.port, access_log=False
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                access_log=False,
+                log_config=logging_config(),
             )
     finally:
         if result.redis is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 from pathlib import Path
@@ -167,3 +168,19 @@ def test_micro_batched_requests_are_logged_row_for_row(
             assert row["latency_ms"] > 0
             for name, value in prediction["features"].items():
                 assert row[name] == pytest.approx(value, nan_ok=True), name
+
+
+def test_every_worker_logs_in_our_format(own_settings: Settings) -> None:
+    """uvicorn applies our logging set-up in each worker, not only in the parent process."""
+    server = ServerProcess(own_settings, workers=2).start()
+    try:
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert server.wait() == 0
+    finally:
+        server.stop()
+    log = (own_settings.data_dir / "serve.log").read_text()
+    # The lifespan's line, once per worker: time, level, logger, message.
+    served = re.findall(r"^\S+ \S+ INFO scoring\.web\.app: serving fraud", log, re.MULTILINE)
+    assert len(served) == 2, log
+    assert re.search(r"^\S+ \S+ INFO uvicorn\.error: Finished server process", log, re.M), log
