@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -48,6 +49,22 @@ def _say(message: str) -> None:
     console.print(f"[bold cyan]>[/] {message}")
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What ``serve`` and ``demo`` tell uvicorn besides where to listen."""
+    from scoring.web.header_deadline import HeaderDeadlineProtocol
+
+    return {
+        "access_log": False,
+        "log_config": logging_config(),  # uvicorn applies it in every worker process too
+        # A slow client cannot hold SIGTERM's exit: its request is cancelled after this.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        # uvicorn has no deadline on request headers: its own protocol with one.
+        "http": functools.partial(
+            HeaderDeadlineProtocol, header_timeout_s=settings.header_timeout_s
+        ),
+    }
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default SCORER_HOST).")] = None,
@@ -75,8 +92,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers or os.cpu_count() or 1,
-        access_log=False,
-        log_config=logging_config(),  # applied in every worker process too
+        **_uvicorn_options(settings),
     )
 
 
@@ -214,8 +230,7 @@ def demo(
                 create_app(settings),
                 host=settings.host,
                 port=settings.port,
-                access_log=False,
-                log_config=logging_config(),
+                **_uvicorn_options(settings),
             )
     finally:
         if result.redis is not None:

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     """Longest a request body may take to arrive once its headers have (408 after): a client
     trickling its body must not hold a connection and its task for ever."""
 
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Longest a request's headers may take to arrive; the connection is closed after."""
+
+    shutdown_timeout_s: int = Field(default=10, ge=1)
+    """On SIGTERM, how long requests in flight may take to finish before they are cancelled
+    (``scorer serve`` then still writes every answered row to the log)."""
+
     batching_max_rows: int = Field(default=256, ge=0)
     """Largest micro-batch of concurrent small requests (0 turns micro-batching off)."""
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import select
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -89,3 +91,71 @@ def test_a_body_trickling_past_the_timeout_is_answered_408(own_settings: Setting
     assert b"SCORER_BODY_TIMEOUT_S" in answer
     assert b"connection: close" in answer.lower()
     assert took < 15, f"answered after {took:.0f} s"
+
+
+def seconds_until_closed(
+    sock: socket.socket, trickle: bytes, pause_s: float, limit_s: float
+) -> float:
+    """Send ``trickle`` a byte every ``pause_s`` until the server closes, or ``limit_s``."""
+    started = time.monotonic()
+    sent = 0
+    while time.monotonic() - started < limit_s:
+        try:
+            if select.select([sock], [], [], pause_s)[0] and sock.recv(4096) == b"":
+                break
+            if trickle:
+                sock.sendall(trickle[sent % len(trickle) : sent % len(trickle) + 1])
+                sent += 1
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    return time.monotonic() - started
+
+
+def test_slow_or_missing_headers_do_not_hold_a_connection(own_settings: Settings) -> None:
+    env = {"SCORER_HEADER_TIMEOUT_S": "2"}
+    server = ServerProcess(own_settings, workers=1, extra_env=env).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as idle:
+            # Connects and sends nothing (uvicorn's keep-alive timer is not armed yet).
+            took = seconds_until_closed(idle, b"", 0.5, 30)
+            assert took < 10, f"an idle connection was held {took:.0f} s"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as slow:
+            # Headers a byte every half second: each byte used to reset uvicorn's only timer.
+            slow.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n")
+            took = seconds_until_closed(slow, b"X-Slow: yes\r\n", 0.5, 30)
+            assert took < 10, f"a connection trickling its headers was held {took:.0f} s"
+        # A client sending at an ordinary pace is not affected.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as fine:
+            for _ in range(2):  # and a keep-alive connection gets the deadline anew
+                fine.sendall(b"GET /health/live HTTP/1.1\r\nHost: test\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b'{"status":"live"}'):
+                    answer += fine.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200")
+                time.sleep(1.5)
+    finally:
+        server.stop()
+
+
+def test_a_slow_client_does_not_hold_sigterm_past_the_graceful_timeout(
+    own_settings: Settings,
+) -> None:
+    # The body may take a minute: only the graceful timeout (2 s) can end this request.
+    env = {"SCORER_SHUTDOWN_TIMEOUT_S": "2", "SCORER_BODY_TIMEOUT_S": "60"}
+    server = ServerProcess(own_settings, workers=2, extra_env=env).start()
+    trickle = threading.Thread(
+        target=post_chunked,
+        kwargs={"port": server.port, "chunks": 120, "chunk": b" ", "pause_s": 0.5},
+        daemon=True,
+    )
+    try:
+        trickle.start()
+        time.sleep(1)  # the request is being read
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert server.wait() == 0
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    assert took < 2 + 10, f"SIGTERM took {took:.0f} s to end the server"
