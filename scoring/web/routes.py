@@ -121,7 +121,30 @@ async def get_model(name: str, catalog: CatalogDep) -> dict[str, Any]:
     return catalog.describe(name)
 
 
-@router.post("/feedback", status_code=202)
+_FEEDBACK_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["request_id", "label"],
+    "properties": {
+        "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
+        "label": {"type": ["string", "number", "boolean"]},
+        "model": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+FEEDBACK_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [_FEEDBACK_ITEM, {"type": "array", "items": _FEEDBACK_ITEM, "minItems": 1}]
+            }
+        }
+    },
+}
+"""``POST /feedback``'s body in the OpenAPI schema: the route parses the body itself."""
+
+
+@router.post("/feedback", status_code=202, openapi_extra={"requestBody": FEEDBACK_BODY})
 async def feedback(request: Request, service: ServiceDep, settings: SettingsDep) -> JSONBody:
     """Record realized labels of earlier requests: one ``{request_id, label, model?}`` or a list.
 
