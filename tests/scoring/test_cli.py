@@ -348,7 +348,12 @@ def run_record(place: Place, job: str, *args: str) -> dict[str, Any]:
     out = assert_ok(place.run("jobs", "run", job, *args))
     printed: dict[str, Any] = json.loads(out)
     runs = (place.data_dir / "jobs" / "runs" / f"{job}.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in runs] == [printed]
+    # A run writes a line as it starts (found as crashed if it dies) and one as it ends.
+    lines = [json.loads(line) for line in runs]
+    assert [(line["run_id"], line["outcome"]) for line in lines[:-1]] == [
+        (printed["run_id"], "running")
+    ]
+    assert lines[-1] == printed
     assert (printed["job"], printed["outcome"]) == (job, "ok")
     return printed
 
