@@ -9,6 +9,7 @@ correctness never depends on the shortcut.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import numpy.typing as npt
 from feast.protos.feast.types.Value_pb2 import Value
 from feast.type_map import NULL_TIMESTAMP_INT_VALUE, feast_value_type_to_python_type
 from feast.value_type import ValueType
+from google.protobuf.timestamp_pb2 import Timestamp  # type: ignore[import-untyped]
 
 RawColumn = Sequence[bytes | None]
 U8Matrix = npt.NDArray[np.uint8]
@@ -224,3 +226,69 @@ def decode_column(raw: RawColumn, value_type: ValueType) -> list[Any]:
     if len(column) <= FEW_VALUES and value_type is not ValueType.STRING:
         return [_decode_one(v, value_type) for v in column]
     return decoder(column, value_type)
+
+
+# Feast's ``_ts:<view>`` field holds a serialized ``google.protobuf.Timestamp``: the seconds as
+# the first varint (field 1), then the nanoseconds (field 2) when there are any. The seconds
+# alone decide whether an event time is before a cut-off, except within the cut-off's own
+# second: those few go through protobuf.
+_SECONDS_TAG = (Timestamp.DESCRIPTOR.fields_by_name["seconds"].number << 3) | _VARINT
+_SECONDS_WIDTH = 10
+_TIMESTAMP_WIDTH = 1 + _SECONDS_WIDTH + 1 + 5  # both fields, at their longest
+
+
+def _event_time(raw: bytes) -> float:
+    stamp = Timestamp.FromString(raw)
+    return float(stamp.seconds) + float(stamp.nanos) * 1e-9
+
+
+def _leading_seconds(raw: bytes) -> int | None:
+    """The seconds of a serialized ``Timestamp``, or None if it is not in the usual shape."""
+    if len(raw) < 2 or raw[0] != _SECONDS_TAG:
+        return None
+    value = shift = 0
+    for i in range(1, min(len(raw), 1 + _SECONDS_WIDTH)):
+        byte = raw[i]
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value - (1 << 64) if value >= 1 << 63 else value
+        shift += 7
+    return None
+
+
+def _older_one(raw: bytes, cutoff: float, whole: int) -> bool:
+    seconds = _leading_seconds(raw)
+    if seconds is None or seconds == whole:
+        return _event_time(raw) < cutoff
+    return seconds < whole
+
+
+def _older_many(column: list[bytes], cutoff: float, whole: int) -> BoolArray:
+    lengths = _lengths(column)
+    matrix = _matrix(column, lengths, _TIMESTAMP_WIDTH)
+    payload = matrix[:, 1 : 1 + _SECONDS_WIDTH].astype(np.uint64)
+    ends = (payload & 0x80) == 0
+    last = np.argmax(ends, axis=1)  # the varint's last byte (the first without continuation)
+    shifts = (7 * np.arange(_SECONDS_WIDTH, dtype=np.uint64))[None, :]
+    keep = np.arange(_SECONDS_WIDTH)[None, :] <= last[:, None]
+    parts = np.where(keep, (payload & 0x7F) << shifts, np.uint64(0))
+    seconds = np.bitwise_or.reduce(parts, axis=1).view(np.int64)
+    ok = (matrix[:, 0] == _SECONDS_TAG) & ends.any(axis=1) & (last + 2 <= lengths)
+    older: BoolArray = seconds < whole
+    for i in np.flatnonzero(~ok | (seconds == whole)).tolist():
+        older[i] = _event_time(column[i]) < cutoff
+    return older
+
+
+def event_time_before(raw: RawColumn, cutoff: float) -> BoolArray:
+    """Where a view's serialized event time (``_ts:<view>``) is before ``cutoff`` (Unix seconds).
+
+    An absent field (``None``: the view has nothing for that entity) is not before anything;
+    an empty one is Feast's zero timestamp, the epoch.
+    """
+    whole = math.floor(cutoff)
+    if len(raw) <= FEW_VALUES:
+        return np.array([v is not None and _older_one(v, cutoff, whole) for v in raw], dtype=bool)
+    present = np.fromiter((v is not None for v in raw), dtype=bool, count=len(raw))
+    older: BoolArray = _older_many([v or b"" for v in raw], cutoff, whole) & present
+    return older

@@ -56,6 +56,11 @@ def field_name(config: RepoConfig, view: FeatureView, feature: str) -> bytes:
     return field
 
 
+def timestamp_field(config: RepoConfig, view: FeatureView) -> bytes:
+    """The hash field that holds ``view``'s event time for an entity, as Feast writes it."""
+    return f"_ts:{_versioned_fv_name(view, config)}".encode()
+
+
 class EntityKeyEncoder:
     """Builds the Redis keys of one entity (a set of join keys) for a batch of values."""
 

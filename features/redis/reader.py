@@ -6,15 +6,18 @@ hash fields come from Feast's encoders (``features.redis.layout``), all views on
 share one HMGET, values are decoded a column at a time (``features.redis.decoding``), and
 on-demand views run through Feast's transformation code (``features.transforms.odfv``).
 
-Like Feast 0.67's Redis read, values are returned however old they are: the online read does
-not filter on the feature view TTL (only Redis key expiry, ``key_ttl_seconds``, removes data),
-so neither do we, and the ``_ts:<view>`` fields are not fetched at all.
+Feast 0.67's Redis read returns values however old they are: it does not filter on the
+feature view's ``ttl`` (only Redis key expiry, ``key_ttl_seconds``, removes data). With
+``enforce_ttl`` we do: the ``_ts:<view>`` field of every view with a ``ttl`` is fetched in the
+same HMGET, and values whose event time is older than ``now - ttl`` come back as ``None`` and
+are reported as stale. On-demand views are run first, on what Feast would hand them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +38,9 @@ from features._feast_private import (
 from features.errors import OnlineStoreUnavailable, UnsupportedFeature
 from features.loaded_marker import LoadedMarkerCheck
 from features.online_features import OnlineFeatures
-from features.redis.decoding import decode_column
+from features.redis.decoding import decode_column, event_time_before
 from features.redis.fetch import HashReadCommand, RedisClient, Reply, connect, read_hashes
-from features.redis.layout import EntityKeyEncoder, field_name
+from features.redis.layout import EntityKeyEncoder, field_name, timestamp_field
 from features.sdk_reader import OnlineFeatureReader
 from features.transforms.odfv import OnDemandTransforms, python_values_as_feast_returns
 
@@ -56,7 +59,10 @@ class EntityRead:
     encoder: EntityKeyEncoder
     command: HashReadCommand
     outputs: tuple[tuple[str, ValueType], ...]
-    """Feast's full name and value type of each field of ``command``, same order."""
+    """Feast's full name and value type of each feature field of ``command``, same order."""
+    ttls: tuple[tuple[float, tuple[int, ...]], ...] = ()
+    """Per view with a ``ttl`` enforced: the ttl in seconds and the positions in ``outputs`` of
+    its features. Their ``_ts:<view>`` fields follow the features in ``command``, same order."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,13 @@ class ServicePlan:
     """
 
 
-def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
-    """Resolve a feature service into per-entity HMGETs, as Feast's online read would."""
+def plan_service(
+    store: FeatureStore, service: FeatureService, enforce_ttl: bool = False
+) -> ServicePlan:
+    """Resolve a feature service into per-entity HMGETs, as Feast's online read would.
+
+    With ``enforce_ttl``, each view with a ``ttl`` also has its event time fetched.
+    """
     config = store.config
     (
         feature_refs,
@@ -98,8 +109,9 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
     key_types = dict(entity_type_map)
     key_types.setdefault(DUMMY_ENTITY_ID, DUMMY_ENTITY.value_type)
 
-    groups: dict[tuple[tuple[str, str], ...], tuple[list[bytes], list[tuple[str, ValueType]]]]
-    groups = {}
+    Outputs = list[tuple[str, ValueType]]
+    Ttls = list[tuple[bytes, float, tuple[int, ...]]]
+    groups: dict[tuple[tuple[str, str], ...], tuple[list[bytes], Outputs, Ttls]] = {}
     feature_types: dict[str, ValueType] = {}
     fetched_order: list[str] = []
     response_order: list[str] = []
@@ -110,7 +122,8 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
             table, entity_name_to_join_key_map, identity
         )
         group_key = tuple(sorted(store_to_row.items()))
-        fields, outputs = groups.setdefault(group_key, ([], []))
+        fields, outputs, ttls = groups.setdefault(group_key, ([], [], []))
+        first = len(outputs)
         dtypes = {f.name: f.dtype.to_value_type() for f in table.features}
         view_name = table.projection.name_to_use()
         for feature in requested:
@@ -120,14 +133,20 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
             feature_types[full_name] = feature_types[feature] = dtypes[feature]
             fetched_order.append(full_name)
             response_order.append(full_name)
+        ttl = table.ttl.total_seconds() if table.ttl else 0.0
+        if enforce_ttl and ttl > 0:
+            ttls.append((timestamp_field(config, table), ttl, tuple(range(first, len(outputs)))))
         response_order.append(f"{view_name}___ts:{_versioned_fv_name(table, config)}")
 
     entities = []
-    for group_key, (fields, outputs) in groups.items():
+    for group_key, (fields, outputs, ttls) in groups.items():
         store_keys = [store_key for store_key, _ in group_key]
         row_columns = tuple(row_column for _, row_column in group_key)
         encoder = EntityKeyEncoder(config, store_keys, [key_types[c] for c in row_columns])
-        entities.append(EntityRead(row_columns, encoder, HashReadCommand(fields), tuple(outputs)))
+        # One HMGET per entity: the features, then the event times of views with a ttl.
+        command = HashReadCommand([*fields, *(ts_field for ts_field, _, _ in ttls)])
+        enforced = tuple((ttl, positions) for _, ttl, positions in ttls)
+        entities.append(EntityRead(row_columns, encoder, command, tuple(outputs), enforced))
 
     transforms = OnDemandTransforms(odfvs, feature_refs, feature_types) if odfvs else None
     odfv_names = [
@@ -141,7 +160,7 @@ def plan_service(store: FeatureStore, service: FeatureService) -> ServicePlan:
         request_fields=tuple(sorted(needed_request_data)),
         transforms=transforms,
         entityless=entityless,
-        stored=frozenset(fetched_order),
+        stored=frozenset(fetched_order).intersection(names),
         transform_columns=tuple(response_order),
     )
 
@@ -159,6 +178,30 @@ def _unique(columns: Sequence[Sequence[Any]]) -> tuple[list[Sequence[Any]], list
         inverse = [index.setdefault(t, len(index)) for t in zip(*columns, strict=True)]
         distinct = [list(c) for c in zip(*index, strict=True)]
     return distinct, None if len(index) == len(inverse) else inverse
+
+
+def _stale(
+    columns: dict[str, Sequence[Any]],
+    event_times: Sequence[tuple[EntityRead, int, Sequence[bytes | None], list[int] | None]],
+) -> dict[str, list[bool]]:
+    """Put None where a value is older than its view's ttl; return where, per feature."""
+    now = time.time()
+    stale: dict[str, list[bool]] = {}
+    for entity, i, raw, inverse in event_times:
+        ttl, positions = entity.ttls[i]
+        older = event_time_before(raw, now - ttl)
+        if not older.any():
+            continue
+        rows = older.tolist() if inverse is None else older[inverse].tolist()
+        for position in positions:
+            name = entity.outputs[position][0]
+            values = columns[name]
+            # A value that is not there is missing, not stale.
+            where = [o and v is not None for o, v in zip(rows, values, strict=True)]
+            if any(where):
+                columns[name] = [None if w else v for v, w in zip(values, where, strict=True)]
+                stale[name] = where
+    return stale
 
 
 class RedisOnlineFeatureReader:
@@ -181,7 +224,7 @@ class RedisOnlineFeatureReader:
         if name not in self._plans:
             service = self._store.get_feature_service(name, allow_cache=True)
             try:
-                self._plans[name] = plan_service(self._store, service)
+                self._plans[name] = plan_service(self._store, service, self._enforce_ttl)
             except UnsupportedFeature as exc:
                 log.warning("feature service %r read through Feast's SDK: %s", name, exc)
                 self._plans[name] = None
@@ -230,23 +273,29 @@ class RedisOnlineFeatureReader:
         replies: Sequence[Reply],
     ) -> OnlineFeatures:
         columns: dict[str, Sequence[Any]] = {}
+        too_old: list[tuple[EntityRead, int, Sequence[bytes | None], list[int] | None]] = []
         offset = 0
-        for entity, (_, keys), inverse in zip(plan.entities, batches, inverses, strict=True):
+        for entity, (command, keys), inverse in zip(plan.entities, batches, inverses, strict=True):
             chunk = replies[offset : offset + len(keys)]
             offset += len(keys)
-            fields = list(zip(*chunk, strict=True)) if chunk else [()] * len(entity.outputs)
-            for (name, value_type), raw in zip(entity.outputs, fields, strict=True):
+            fields = list(zip(*chunk, strict=True)) if chunk else [()] * len(command.fields)
+            features = len(entity.outputs)
+            for (name, value_type), raw in zip(entity.outputs, fields[:features], strict=True):
                 decoded = decode_column(raw, value_type)
                 if inverse is None:
                     columns[name] = decoded
                 else:
                     columns[name] = list(map(decoded.__getitem__, inverse))
+            for i, event_times in enumerate(fields[features:]):
+                too_old.append((entity, i, event_times, inverse))
         if plan.transforms is not None:
+            # On-demand views see every value, however old, exactly as Feast hands them over.
             columns.update(self._transform(plan, plan.transforms, rows, columns))
+        stale = _stale(columns, too_old) if too_old else {}
         # Feast drops on-demand outputs its selection does not find (python-mode views that
         # return short names when full names are asked for): so do we.
         kept = {name: columns[name] for name in plan.result_names if name in columns}
-        return OnlineFeatures(kept, plan.stored)
+        return OnlineFeatures(kept, plan.stored, stale)
 
     def _transform(
         self,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from features.online_features import OnlineFeatures
 from features.redis.reader import RedisOnlineFeatureReader
 from jobs.demo.redis_server import free_port
 from tests.features.conftest import make_typed_repo
@@ -135,13 +136,20 @@ def test_cluster_parity(redis_cluster: str, tmp_path: Path, same_features: Parit
         features=store.get_feature_service("everything"), entity_rows=rows, full_feature_names=True
     ).to_dict()
 
-    async def read() -> dict[str, Any]:
-        reader = RedisOnlineFeatureReader(store, timeout_s=5.0)
+    async def read(enforce_ttl: bool) -> OnlineFeatures:
+        reader = RedisOnlineFeatureReader(store, timeout_s=5.0, enforce_ttl=enforce_ttl)
         try:
-            return dict(await reader.read("everything", rows))
+            return await reader.read("everything", rows)
         finally:
             await reader.close()
 
-    ours = asyncio.run(read())
+    ours = asyncio.run(read(enforce_ttl=False))
     same_features(ours, theirs, ["user_id", "item_id", "shop_id"])
     assert any(v is not None for v in ours["user_stats__i64"])
+    # The event times come with the values across the cluster too: user 103 is ten days old.
+    enforced = asyncio.run(read(enforce_ttl=True))
+    old = [r["user_id"] == 103 for r in rows]
+    assert list(enforced.stale["user_stats__i64"]) == old
+    assert [v is None for v in enforced["user_stats__i64"]] == [
+        o or v is None for o, v in zip(old, ours["user_stats__i64"], strict=True)
+    ]

@@ -86,3 +86,32 @@ def test_malformed_values_fail_as_feast_does(raw: bytes) -> None:
                 decode_column([raw], value_type)
             continue
         assert _same(decode_column([raw], value_type)[0], expected)
+
+
+def test_event_times_before_a_cutoff_agree_with_protobuf() -> None:
+    """Feast's ``_ts:<view>`` values: seconds with and without nanos, the epoch, absent."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from features.redis.decoding import event_time_before
+
+    stamps = [(0, 0), (1, 0), (1_700_000_000, 0), (1_700_000_000, 5), (1_700_000_000, 999_999_999)]
+    stamps += [(-5, 3), (2**40, 1), (1_699_999_999, 7), (253_402_300_799, 999_999_999)]
+    raw: list[bytes | None] = [Timestamp(seconds=s, nanos=n).SerializeToString() for s, n in stamps]
+    raw += [None, b"", b"\x08"]  # absent; Feast's zero timestamp; cut short (protobuf decides)
+    for cutoff in (1_700_000_000.0, 1_700_000_000.5, 1_700_000_000.000001, 0.0, -4.5, 2.0):
+        expected = []
+        for value in raw:
+            if value is None:
+                expected.append(False)
+                continue
+            try:
+                stamp = Timestamp.FromString(value)
+            except Exception:  # a cut-short value: whatever protobuf makes of it, so do we
+                expected.append(None)
+                continue
+            expected.append(stamp.seconds + stamp.nanos * 1e-9 < cutoff)
+        good = [i for i, e in enumerate(expected) if e is not None]
+        one_by_one = [bool(event_time_before([raw[i]], cutoff)[0]) for i in good]
+        as_column = event_time_before([raw[i] for i in good] * 3, cutoff).tolist()
+        assert one_by_one == [expected[i] for i in good], cutoff
+        assert as_column == [expected[i] for i in good] * 3, cutoff

@@ -1,4 +1,8 @@
-"""The fast Redis read returns exactly what Feast's own online read returns."""
+"""The fast Redis read returns exactly what Feast's own online read returns.
+
+Feast serves values however old: so does our reader with ``enforce_ttl`` off, as here
+(``test_reader_stale.py`` has it on).
+"""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ def _typed_rows(count: int, seed: int) -> list[dict[str, Any]]:
 
 def _read(store: FeatureStore, service: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        reader = RedisOnlineFeatureReader(store, timeout_s=5.0)
+        reader = RedisOnlineFeatureReader(store, timeout_s=5.0, enforce_ttl=False)
         try:
             return dict(await reader.read(service, rows))
         finally:
@@ -86,7 +90,7 @@ def test_a_single_row_and_a_subset_service(typed_repo: Any, same_features: Parit
         )
 
 
-def test_pushed_rows_older_than_the_ttl_are_still_returned(typed_repo: Any) -> None:
+def test_pushed_rows_older_than_the_ttl_are_returned_when_not_enforced(typed_repo: Any) -> None:
     store = typed_repo.store()
     rows = [{"user_id": 103, "shop_id": 0}]
     ours = _read(store, "plain", rows)
