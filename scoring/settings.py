@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     log_max_buffer_rows: int = Field(default=500_000, ge=1)
     """Rows held in memory at most (when the disk fails); further rows are dropped and counted."""
 
+    log_max_buffer_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    """Bytes of rows held in memory at most by each log of a worker (Arrow's size, estimated
+    by model until its rows are built); further rows are dropped and counted, like rows over
+    ``log_max_buffer_rows``."""
+
     reload_interval_s: float = Field(default=2.0, gt=0)
     """How often a running service checks the registry's aliases for a promotion."""
 

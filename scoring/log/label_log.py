@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from scoring.log.batch import Columns, PendingBatch
 from scoring.log.schema import LABELS_SCHEMA, date_partition, labels_dir
-from scoring.log.writer import Columns, LogCounters, PendingBatch, log_writer
+from scoring.log.writer import LogCounters, log_writer
 from scoring.settings import Settings
 
 

@@ -71,6 +71,12 @@ class ServiceCollector(Collector):
         errors = CounterMetricFamily(
             "scorer_log_write_errors", "Failed file writes", labels=["log"]
         )
+        buffered_bytes = GaugeMetricFamily(
+            "scorer_log_bytes_buffered", "Bytes of rows not yet written", labels=["log"]
+        )
+        spool_errors = CounterMetricFamily(
+            "scorer_log_spool_errors", "Appends the spool could not take", labels=["log"]
+        )
         for name, log in logs:
             if log is None:
                 continue
@@ -78,11 +84,16 @@ class ServiceCollector(Collector):
             rows.add_metric([name, "appended"], c.rows_appended)
             rows.add_metric([name, "written"], c.rows_written)
             rows.add_metric([name, "dropped"], c.rows_dropped)
+            rows.add_metric([name, "recovered"], c.rows_recovered)
             buffered.add_metric([name], c.rows_buffered)
             errors.add_metric([name], c.write_errors)
+            buffered_bytes.add_metric([name], c.bytes_buffered)
+            spool_errors.add_metric([name], c.spool_errors)
         yield rows
         yield buffered
         yield errors
+        yield buffered_bytes
+        yield spool_errors
 
     def _feature_gaps(self) -> Iterator[Metric]:
         """Whether the online store holds what was loaded; rows without it; stale features."""

@@ -102,6 +102,23 @@ class ServerProcess:
             self.kill_all()
             self.process.wait()
 
+    def worker_pids(self) -> set[int]:
+        """The worker processes the server runs now (its children that uvicorn spawned)."""
+        assert self.process is not None
+        pids = set()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:  # ended meanwhile
+                continue
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            if parent == self.process.pid and b"spawn_main" in cmdline:  # not its tracker
+                pids.add(int(entry.name))
+        return pids
+
 
 @dataclass
 class Load:
@@ -118,15 +135,20 @@ class Load:
     max_seconds: float = 300.0
     pause_s: float = 0.0
     """Sleep between a thread's requests, to leave the machine's cores to a job under test."""
+    fresh_connections: bool = False
+    """A new connection for each request, so that every worker of the server gets some."""
     statuses: Counter[int | str] = field(default_factory=Counter)
     versions: list[int] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    """The ``request_id`` of every request answered 200."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _run(self, offset: int) -> None:
         deadline = time.monotonic() + self.max_seconds
-        with httpx.Client(timeout=10) as client:
+        limits = httpx.Limits(max_keepalive_connections=0 if self.fresh_connections else 20)
+        with httpx.Client(timeout=10, limits=limits) as client:
             for i in itertools.count():
                 if self._stop.is_set() or time.monotonic() > deadline:
                     return
@@ -142,7 +164,9 @@ class Load:
                 with self._lock:
                     self.statuses[response.status_code] += 1
                     if response.status_code == 200:
-                        self.versions.append(response.json()["version"])
+                        answer = response.json()
+                        self.versions.append(answer["version"])
+                        self.request_ids.append(answer["request_id"])
                 if self.pause_s and self._stop.wait(self.pause_s):
                     return
 

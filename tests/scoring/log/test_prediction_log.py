@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,6 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from scoring.log.prediction_log import PredictionLog, _from_matrix
+from scoring.log.writer import SPOOL_DIR
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, RowsToScore
@@ -193,3 +196,38 @@ def test_a_column_comes_from_the_matrix_only_when_it_holds_the_values(
         assert array is not None
         assert array.type == arrow_type
         assert array.to_pylist() == expected
+
+
+def test_rows_recovered_from_a_dead_workers_spool_are_the_rows_it_would_have_written(
+    own_settings: Settings, tmp_path: Path
+) -> None:
+    model = load_model(ModelRegistry(own_settings.models_dir), "fraud", 1)
+    log = PredictionLog(own_settings)  # not started: nothing is written until close()
+    now = time.perf_counter()
+    for k in range(4):
+        request = RowsToScore(f"r{k}", "champion", _rows(1 + k % 2, 10 * k), now - 0.01)
+        computed = _computed(model, len(request.rows), 100 * k)
+        if k == 3:  # a value the spool's codec cannot hold: those rows are spooled as Arrow
+            name = model.schema.feature_names[0]
+            computed.columns[name][0] = np.int64(computed.columns[name][0])  # type: ignore[index]
+        matrix = model.encode(computed.columns, len(request.rows))[0]
+        assert log.append(model, [request], request.rows, computed, matrix, now)
+    spool = log.root / SPOOL_DIR
+    left = tmp_path / "left-by-a-dead-worker"
+    shutil.copytree(spool, left)  # the files a worker killed now leaves, its lock let go
+    assert log.close().rows_written == 6
+    written = read_sorted(log.root)
+
+    shutil.rmtree(log.root)
+    log.root.mkdir()
+    left.rename(spool)
+    heir = PredictionLog(own_settings)
+    heir.start()
+    counters = heir.close()
+    assert (counters.rows_recovered, counters.rows_written) == (6, 6)
+    assert read_sorted(log.root).equals(written)
+
+
+def read_sorted(root: Path) -> pa.Table:
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    return table.sort_by([("request_id", "ascending"), ("customer_id", "ascending")])

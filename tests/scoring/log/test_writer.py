@@ -19,7 +19,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from scoring.log.writer import CONVERT_ROWS, Columns, ParquetLogWriter, PendingBatch
+from scoring.log.batch import Columns, PendingBatch
+from scoring.log.writer import CONVERT_ROWS, ParquetLogWriter
 from tests.utils.repo import ROOT
 
 SCHEMA = pa.schema([pa.field("i", pa.int64()), pa.field("x", pa.float64())])
@@ -42,9 +43,9 @@ def rows_on_disk(root: Path) -> list[int]:
     return sorted(table.column("i").to_pylist())
 
 
-def writer(root: Path, **kwargs: float) -> ParquetLogWriter:
+def writer(root: Path, **kwargs: Any) -> ParquetLogWriter:
     options = {"flush_rows": 1000, "flush_interval_s": 60.0, "max_buffer_rows": 10_000} | kwargs
-    return ParquetLogWriter(root, name="test", **options)  # type: ignore[arg-type]
+    return ParquetLogWriter(root, name="test", **options)
 
 
 def wait_until(predicate: object, timeout_s: float = 10.0) -> None:
@@ -116,6 +117,29 @@ def test_failing_disk_keeps_answering_bounded_and_counts_drops(tmp_path: Path) -
     wait_until(lambda: log.counters().rows_written == 100)
     assert rows_on_disk(root) == list(range(100))
     assert log.close().rows_dropped == 200
+
+
+def test_the_buffer_is_bounded_by_bytes_too(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    root.write_text("a file where the log folder should be: every write fails")
+    # A row of SCHEMA is 16 bytes of Arrow: 100 rows fit, before and after they are built.
+    log = writer(root, flush_interval_s=0.02, max_buffer_bytes=1600)
+    accepted = sum(log.append(batch(i * 10, 10)) for i in range(15))
+    assert accepted == 10
+    assert log.counters().bytes_buffered == 1600
+    log.start()
+    wait_until(lambda: log.counters().write_errors >= 1)
+    assert log.counters().bytes_buffered == 1600, "the built rows take what was estimated"
+    assert not log.append(batch(1000, 1)), "refused: one row over the bound"
+    counters = log.counters()
+    assert (counters.rows_dropped, counters.rows_buffered) == (51, 100)
+
+    root.unlink()  # the disk comes back
+    wait_until(lambda: log.counters().rows_written == 100)
+    assert log.counters().bytes_buffered == 0
+    assert log.append(batch(100, 10))
+    log.close()
+    assert rows_on_disk(root) == list(range(110))
 
 
 def test_rows_that_do_not_fit_the_schema_are_dropped_not_blocking(tmp_path: Path) -> None:
@@ -237,7 +261,7 @@ _LIMITED_WRITER = """
 import json, resource, signal, sys
 from pathlib import Path
 import numpy as np
-from scoring.log.writer import PendingBatch
+from scoring.log.batch import PendingBatch
 from tests.scoring.log.test_writer import SCHEMA, batch, writer
 
 def noise(payloads):  # random numbers do not compress: the file is as large as its rows
@@ -247,7 +271,7 @@ def noise(payloads):  # random numbers do not compress: the file is as large as 
 root, die, limit = Path(sys.argv[1]), sys.argv[2] == "die", int(sys.argv[3])
 signal.signal(signal.SIGXFSZ, signal.SIG_DFL if die else signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
-log = writer(root, max_buffer_rows=1_000_000)
+log = writer(root, flush_rows=1_000_000, max_buffer_rows=1_000_000)  # one large file
 assert log.append(batch(0, 5))
 log.flush()
 assert log.append(PendingBatch(("date=2026-01-01",), SCHEMA, 100_000, 100_000, noise))
@@ -281,3 +305,56 @@ def test_a_write_cut_short_never_shows_under_a_final_name(tmp_path: Path, die: b
         assert json.loads(done.stdout) == 1, "the failed write was counted"
         assert "File too large" in done.stderr, "and logged"
         assert len(files_under(root)) == 1, "its temporary file was removed"
+
+
+# A backlog built while every write failed, written again once files of up to LIMIT bytes fit
+# (the kernel stops a larger write part-way, as a disk with little room left does).
+_BACKLOG_WRITER = """
+import dataclasses, json, resource, signal, sys
+from pathlib import Path
+import numpy as np
+from scoring.log.batch import PendingBatch
+from tests.scoring.log.test_writer import SCHEMA, wait_until, writer
+
+def noise(payloads):  # random numbers do not compress: a file is as large as its rows
+    i = np.concatenate([np.arange(start, start + n) for start, n in payloads])
+    return {"i": i, "x": np.random.default_rng(0).random(len(i))}
+
+root, limit = Path(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+root.write_text("a file where the log folder should be: every write fails")
+log = writer(root, flush_rows=1000, flush_interval_s=0.02, max_buffer_rows=1_000_000)
+log.start()
+for k in range(30):
+    assert log.append(PendingBatch(("date=2026-01-01",), SCHEMA, 1000, (k * 1000, 1000), noise))
+wait_until(lambda: log.counters().write_errors >= 3)
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+root.unlink()
+try:
+    wait_until(lambda: log.counters().rows_written == 30_000, timeout_s=30)
+finally:
+    print(json.dumps(dataclasses.asdict(log.close())))
+"""
+
+
+def test_a_backlog_drains_in_bounded_files_where_one_large_file_cannot_be_written(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "log"
+    limit = 64 * 1024  # bytes: a file of 1,000 rows (16 kB of numbers) fits, 30,000 do not
+    done = subprocess.run(
+        [sys.executable, "-c", _BACKLOG_WRITER, str(root), str(limit)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    paths = sorted(root.rglob("*.parquet"))
+    assert len(paths) >= 30
+    assert max(pq.read_metadata(p).num_rows for p in paths) <= 1000, "flush_rows a file at most"
+    assert all(p.stat().st_size < limit for p in paths)
+    assert rows_on_disk(root) == list(range(30_000)), "every row, once"
+    assert not [p for p in root.rglob(".*") if p.is_file()], "no temporary file is left"
