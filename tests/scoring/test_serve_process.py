@@ -64,6 +64,10 @@ def test_sigterm_under_load_loses_no_answered_row(
         server.stop()
     assert load.answered() >= 300
     assert logged_rows(own_settings.data_dir) == load.answered(), load.statuses
+    root = own_settings.data_dir / "logs" / "predictions"
+    logged = ds.dataset(root, format="parquet", partitioning="hive").to_table(["request_id"])
+    assert sorted(logged.column("request_id").to_pylist()) == sorted(load.request_ids)
+    assert not list((root / ".spool").iterdir()), "a clean shutdown leaves no spool behind"
 
 
 def test_sigkill_leaves_only_readable_files(own_settings: Settings, demo_repo: DemoRepo) -> None:

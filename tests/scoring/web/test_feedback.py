@@ -52,21 +52,27 @@ def labels(*request_ids: str) -> list[dict[str, Any]]:
     return [{"request_id": request_id, "label": 1} for request_id in request_ids]
 
 
+@pytest.mark.parametrize(
+    "bound",
+    # A label row is estimated at 72 bytes (two texts, a time) until the writer has built
+    # some; these ids make a built row larger still: three rows fill 216 bytes either way.
+    [{"log_max_buffer_rows": 3}, {"log_max_buffer_bytes": 3 * 72}],
+    ids=["rows", "bytes"],
+)
 def test_labels_a_full_log_cannot_take_are_refused_with_503_not_acknowledged(
-    own_settings: Settings,
+    own_settings: Settings, bound: dict[str, int]
 ) -> None:
-    settings = own_settings.model_copy(
-        update={"log_max_buffer_rows": 3, "log_flush_interval_s": 0.05}
-    )
+    settings = own_settings.model_copy(update={**bound, "log_flush_interval_s": 0.05})
     labels_root = settings.data_dir / "logs" / "labels"
     labels_root.parent.mkdir(parents=True)
     labels_root.write_text("a file where the labels folder should be: every write fails")
+    ids = [f"r{i}-" + "x" * 100 for i in range(4)]
     with TestClient(create_app(settings)) as client:
-        taken = client.post("/feedback", json=labels("r0", "r1", "r2"))
+        taken = client.post("/feedback", json=labels(*ids[:3]))
         assert taken.status_code == 202, taken.text
         assert taken.json() == {"accepted": 3}  # held in memory while the disk fails
 
-        refused = client.post("/feedback", json=labels("r3"))
+        refused = client.post("/feedback", json=labels(ids[3]))
         body = assert_problem(refused, 503, "none was recorded")
         assert refused.headers["retry-after"] == str(settings.retry_after_s)
         assert "accepted" not in body
@@ -76,10 +82,10 @@ def test_labels_a_full_log_cannot_take_are_refused_with_503_not_acknowledged(
         assert service.feedback_log is not None
         writer = service.feedback_log.writer
         wait_until(lambda: writer.counters().rows_written == 3)
-        retried = client.post("/feedback", json=labels("r3"))
+        retried = client.post("/feedback", json=labels(ids[3]))
         assert retried.json() == {"accepted": 1}
     written = read_log(labels_root).column("request_id").to_pylist()
-    assert sorted(written) == ["r0", "r1", "r2", "r3"], "each label once: the refused one was not"
+    assert sorted(written) == ids, "each label once: the refused one was not"
 
 
 def test_labels_up_to_the_batch_limit_are_accepted_one_more_is_413(
