@@ -139,8 +139,9 @@ class Spool:
         self._fd: int | None = None
         self._size = 0
 
-    def open(self) -> None:
-        """Create the folder and take this writer's lock."""
+    def _open(self) -> None:
+        """Create the folder and take this writer's lock: at the first record, so that a log
+        that never takes a row leaves no folder behind."""
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = _take_lock(lock_path(self.folder, self.prefix))
         if fd is None:  # the prefix holds a random part: only a bug can get here
@@ -151,6 +152,8 @@ class Spool:
         """Append one record with one ``write`` call; False (and counted) if it failed."""
         frame = _FRAME.pack(len(record), zlib.crc32(record)) + record
         try:
+            if self._held is None:
+                self._open()
             if self._fd is None:
                 path = segment_path(self.folder, self.prefix, self.segment)
                 self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

@@ -132,13 +132,8 @@ class ParquetLogWriter:
         self._io = threading.RLock()
         self._spool: Spool | None = None
         if spool_dir is not None:
-            spool = Spool(spool_dir, self._prefix, json.dumps({"file_rows": flush_rows}).encode())
-            try:
-                spool.open()
-            except OSError as exc:
-                log.error("%s: no spool, rows wait in memory only: %s", name, exc)
-            else:
-                self._spool = spool
+            header = json.dumps({"file_rows": flush_rows}).encode()
+            self._spool = Spool(spool_dir, self._prefix, header)
 
     def start(self) -> None:
         """Start the writer thread; it first recovers what dead writers left in the spool."""
