@@ -14,7 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.errors import OnlineStoreUnavailable
 from features.readers import store_answers, store_loaded
 from scoring.errors import InvalidRequest
-from scoring.serving.request import ScoreRequestBody, parse_feedback, parse_score_request
+from scoring.serving.request import (
+    MAX_LABEL_CHARS,
+    ScoreRequestBody,
+    parse_feedback,
+    parse_score_request,
+)
 from scoring.serving.service import ScoringService
 from scoring.serving.telemetry import ServiceCollector
 from scoring.web.deps import (
@@ -126,8 +131,12 @@ _FEEDBACK_ITEM: dict[str, Any] = {
     "required": ["request_id", "label"],
     "properties": {
         "request_id": {"type": "string", "minLength": 1, "maxLength": 128},
-        "label": {"type": ["string", "number", "boolean"]},
-        "model": {"type": "string"},
+        "label": {
+            "type": ["string", "number", "boolean"],
+            "maxLength": MAX_LABEL_CHARS,
+            "description": "One of the model's two classes: its value, true/false or 1/0.",
+        },
+        "model": {"type": "string", "description": "The labelled model; default if left out."},
     },
     "additionalProperties": False,
 }
