@@ -17,3 +17,7 @@ class UnsupportedFeature(FeatureStoreError):
 
 class OnlineStoreUnavailable(FeatureStoreError):
     """The online store did not answer, or answered with an error, in time."""
+
+
+class CircuitOpen(OnlineStoreUnavailable):
+    """The online store is known to be down: the read was refused without trying it."""

@@ -73,12 +73,20 @@ class OnlineFeatureReader:
             known = self._services[name] = _Service(service, frozenset(stored), ttl_s)
         return known
 
-    async def read(self, feature_service: str, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
+    async def read(
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
+    ) -> OnlineFeatures:
         """Return ``{column: values}`` with one value per row, features named ``<view>__<name>``.
 
         Values Feast has not got for an entity come back as ``None``, and so do values older
-        than their view's ``ttl`` when it is enforced.
+        than their view's ``ttl`` when it is enforced. ``timeout_s`` is what is left of the
+        request's budget, capped by the reader's own.
         """
+        if timeout_s is None or timeout_s > self._timeout_s:
+            timeout_s = self._timeout_s
         known = self._service(feature_service)
         service = known.service
         entity_rows = [dict(r) for r in rows]
@@ -94,10 +102,10 @@ class OnlineFeatureReader:
                     entity_rows=entity_rows,
                     full_feature_names=True,
                 )
-            response = await asyncio.wait_for(call, self._timeout_s)
+            response = await asyncio.wait_for(call, timeout_s)
         except TimeoutError as exc:
             raise OnlineStoreUnavailable(
-                f"online store did not answer within {self._timeout_s:g} s"
+                f"online store did not answer within {timeout_s:.2g} s"
             ) from exc
         except _UNAVAILABLE as exc:
             raise OnlineStoreUnavailable(f"online store unreachable: {exc}") from exc

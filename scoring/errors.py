@@ -63,3 +63,7 @@ class Unauthorized(ScoringError):
 
 class Forbidden(ScoringError):
     """Admin calls are refused because no admin key is configured."""
+
+
+class DeadlineExceeded(ScoringError):
+    """The request's time budget ran out before its features could be read."""

@@ -144,6 +144,10 @@ async def read_hashes(
     payload = b"".join(command.pack(keys) for command, keys in batches)
     try:
         return await _read_single(client, payload, count)
+    except TimeoutError:
+        # Out of time (the caller's deadline, surfacing as the builtin TimeoutError, which is
+        # an OSError): a second try would run past the deadline, with no timeout left at all.
+        raise
     except (RedisConnectionError, OSError):
         # A pooled connection that a Redis restart closed fails on its first use (it has been
         # dropped from the pool by now). HMGET is read-only, so one more try is safe; a store

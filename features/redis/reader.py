@@ -230,19 +230,29 @@ class RedisOnlineFeatureReader:
                 self._plans[name] = None
         return self._plans[name]
 
-    async def read(self, feature_service: str, rows: Sequence[Mapping[str, Any]]) -> OnlineFeatures:
-        """Return ``{<view>__<feature>: values}``, one value per row, ``None`` where missing."""
+    async def read(
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
+    ) -> OnlineFeatures:
+        """Return ``{<view>__<feature>: values}``, one value per row, ``None`` where missing.
+
+        ``timeout_s`` is what is left of the request's budget, capped by the reader's own.
+        """
         plan = self._plan(feature_service)
+        if timeout_s is None or timeout_s > self._timeout_s:
+            timeout_s = self._timeout_s
         if plan is None:
             if self._sdk is None:
                 self._sdk = OnlineFeatureReader(self._store, self._timeout_s, self._enforce_ttl)
-            return await self._sdk.read(feature_service, rows)
+            return await self._sdk.read(feature_service, rows, timeout_s)
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(timeout_s):
                 return await self._read(plan, rows)
         except TimeoutError as exc:
             raise OnlineStoreUnavailable(
-                f"online store did not answer within {self._timeout_s:g} s"
+                f"online store did not answer within {timeout_s:.2g} s"
             ) from exc
         except (RedisError, OSError) as exc:
             raise OnlineStoreUnavailable(f"online store unreachable: {exc}") from exc

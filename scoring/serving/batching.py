@@ -5,16 +5,26 @@ Feast's on-demand transforms, LightGBM's predict set-up), not per row. Requests 
 a batch is in flight; the next batch takes everything queued, so batches grow with load and
 an idle service still answers a lone request at once, without waiting for company. The same
 idea as MLServer's and BentoML's adaptive batching, minus the timer.
+
+Each request carries its deadline (its arrival plus the service's time budget). A request
+whose deadline passes while it is queued is failed without being computed. A batch's read is
+given the time left of its most patient member: members that arrived later should not fail
+early because an older one is about to give up, and a read that succeeds in that time answers
+every member still waiting. The others are failed at their own deadlines while it runs, by one
+timer per batch (none for a batch of one request, whose read ends at its deadline anyway).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from scoring.errors import DeadlineExceeded
 from scoring.model.encoding import BoolArray, FloatArray
 from scoring.model.loaded import ScoringModel
 
@@ -30,6 +40,8 @@ class RowsToScore:
     rows: Rows
     started: float
     """``time.perf_counter()`` when the request reached the service."""
+    deadline: float = math.inf
+    """``time.perf_counter()`` past which the request is answered 503, computed or not."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class MicroBatcher:
         # another version waiting for their turn, and the batch being computed.
         self._carried: list[_Pending] = []
         self._in_flight: list[_Pending] = []
+        self._deadline_timer: asyncio.TimerHandle | None = None
         self.batches = 0
         self.requests = 0
 
@@ -148,12 +161,13 @@ class MicroBatcher:
                 first = self._carried.pop(0) if self._carried else await self._queue.get()
                 batch, others = self._take(first)
                 self._carried.extend(others)
-                # A client may have gone: its request is not computed.
-                self._in_flight = [p for p in batch if not p.future.done()]
+                # A client may have gone, or its deadline passed: its request is not computed.
+                self._in_flight = _live(batch, time.perf_counter())
                 if self._in_flight:
                     await self._answer(first.model, self._in_flight)
                 self._in_flight = []
         finally:
+            self._stop_deadline_timer()
             # Cancelled (by stop() past its grace, or with the event loop): whatever the loop
             # still holds gets an error rather than a caller waiting forever.
             _fail(self._in_flight)
@@ -163,6 +177,8 @@ class MicroBatcher:
 
     async def _answer(self, model: ScoringModel, live: list[_Pending]) -> None:
         """Compute one batch and give each request its own rows, or the batch's error."""
+        if len(live) > 1 or self._carried:
+            self._expire_due()
         try:
             computed = await self._compute(model, [p.request for p in live])
         except Exception as exc:  # every request of the batch gets the error
@@ -170,6 +186,8 @@ class MicroBatcher:
                 if not pending.future.done():
                     pending.future.set_exception(exc)
             return
+        finally:
+            self._stop_deadline_timer()
         self.batches += 1
         self.requests += len(live)
         start = 0
@@ -178,6 +196,37 @@ class MicroBatcher:
             if not pending.future.done():
                 pending.future.set_result(computed.slice(start, stop))
             start = stop
+
+    def _expire_due(self) -> None:
+        """Fail the waiting requests whose deadline has passed; come back at the next one."""
+        now = time.perf_counter()
+        self._in_flight = _live(self._in_flight, now)
+        self._carried = _live(self._carried, now)
+        due = min((p.request.deadline for p in (*self._in_flight, *self._carried)), default=None)
+        self._deadline_timer = None
+        if due is not None and due < math.inf:
+            loop = asyncio.get_running_loop()
+            self._deadline_timer = loop.call_later(due - now, self._expire_due)
+
+    def _stop_deadline_timer(self) -> None:
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
+
+
+def _live(pending: list[_Pending], now: float) -> list[_Pending]:
+    """The requests still waiting for an answer; those past their deadline get a 503 now."""
+    live = []
+    for waiting in pending:
+        if waiting.future.done():
+            continue  # the client went away
+        if waiting.request.deadline <= now:
+            waiting.future.set_exception(
+                DeadlineExceeded("the request's time budget ran out before its features were read")
+            )
+            continue
+        live.append(waiting)
+    return live
 
 
 def _shutting_down() -> RuntimeError:

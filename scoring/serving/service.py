@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -13,11 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from features.errors import FeatureStoreError
+from features.circuit import CircuitBreaker
+from features.errors import CircuitOpen, FeatureStoreError
 from features.online_features import OnlineFeatures
 from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
-from scoring.errors import InvalidRequest, LogDisabled, LogUnavailable, ModelNotFound, quoted
+from scoring.errors import (
+    DeadlineExceeded,
+    InvalidRequest,
+    LogDisabled,
+    LogUnavailable,
+    ModelNotFound,
+    quoted,
+)
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.label_classes import class_of, class_text
@@ -72,6 +81,8 @@ class ScoringService:
         batching_max_rows: int = 0,
         batching_request_rows: int = 0,
         reject_all_missing: bool = False,
+        budget_s: float = math.inf,
+        circuit: CircuitBreaker | None = None,
     ) -> None:
         self.registry = registry
         self.reader = reader
@@ -79,6 +90,10 @@ class ScoringService:
         self.prediction_log = prediction_log
         self.feedback_log = feedback_log
         self._batch_request_rows = batching_request_rows
+        self.budget_s = budget_s
+        """A request's time budget from its arrival: past it, it is answered 503."""
+        self.circuit = circuit
+        """The online store's circuit breaker (the reader's reads go through it), if any."""
         self._split = CanarySplit()
         self._shadows: set[asyncio.Task[None]] = set()
         self.shadow_failures = 0
@@ -97,9 +112,17 @@ class ScoringService:
         """
         if len(requests) == 1:
             rows = requests[0].rows
+            deadline = requests[0].deadline
         else:
             rows = [row for request in requests for row in request.rows]
-        columns = await self.reader.read(model.schema.feature_service, rows)
+            deadline = max(request.deadline for request in requests)  # see batching
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise DeadlineExceeded(
+                f"the request's time budget ({self.budget_s:g} s) ran out before its features "
+                "were read"
+            )
+        columns = await self.reader.read(model.schema.feature_service, rows, left)
         matrix, missing = model.encode(columns, len(rows))
         if len(rows) <= _INLINE_PREDICT_ROWS:
             scores = model.predict(matrix)
@@ -135,9 +158,13 @@ class ScoringService:
     async def score(self, request: ScoreRequest) -> dict[str, Any]:
         """Answer one ``/score`` request as the JSON-ready response body."""
         started = time.perf_counter()
+        circuit = self.circuit
+        if circuit is not None and circuit.is_open and circuit.refuses():
+            # Refused before queueing: not behind a probe that may take the whole budget.
+            raise CircuitOpen(circuit.describe())
         model, route = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
-        scoring = RowsToScore(uuid.uuid4().hex, route, rows, started)
+        scoring = RowsToScore(uuid.uuid4().hex, route, rows, started, started + self.budget_s)
         n = len(rows)
         if self.batcher is not None and n <= self._batch_request_rows:
             computed = await self.batcher.submit(model, scoring)
@@ -196,7 +223,9 @@ class ScoringService:
         async def score_shadow() -> None:
             try:
                 rows = entity_rows(shadow.schema, entities)
-                scoring = RowsToScore(request_id, "shadow", rows, started)
+                # A budget of its own: the answer it shadows may have used most of the request's.
+                deadline = time.perf_counter() + self.budget_s
+                scoring = RowsToScore(request_id, "shadow", rows, started, deadline)
                 if self.batcher is not None and len(rows) <= self._batch_request_rows:
                     await self.batcher.submit(shadow, scoring)
                 else:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from features.redis.reader import RedisOnlineFeatureReader
+from features.readers import fast_redis_reader
 from scoring.serving.service import ScoringService
 
 
@@ -48,6 +48,12 @@ class ServiceCollector(Collector):
             value=self._service.shadows_dropped,
         )  # fmt: skip
         yield from self._feature_gaps()
+        circuit = self._service.circuit
+        yield GaugeMetricFamily(
+            "scorer_online_store_circuit_open",
+            "1 while the online store's circuit is open (reads refused at once), else 0",
+            value=1 if circuit is not None and circuit.is_open else 0,
+        )
         batcher = self._service.batcher
         if batcher is not None:
             yield CounterMetricFamily(
@@ -97,8 +103,8 @@ class ServiceCollector(Collector):
 
     def _feature_gaps(self) -> Iterator[Metric]:
         """Whether the online store holds what was loaded; rows without it; stale features."""
-        reader = self._service.reader
-        if isinstance(reader, RedisOnlineFeatureReader) and reader.loaded_marker.last is not None:
+        reader = fast_redis_reader(self._service.reader)
+        if reader is not None and reader.loaded_marker.last is not None:
             yield GaugeMetricFamily(
                 "scorer_online_store_loaded",
                 "1 while the online store holds the marker materialization leaves, 0 once lost",

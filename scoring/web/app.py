@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from features.circuit import CircuitBreaker
 from features.readers import make_online_reader
 from features.store import open_feature_store
 from scoring.log.label_log import FeedbackLog
@@ -55,8 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("no model has a champion version in %s", settings.models_dir)
         store = open_feature_store(settings.feature_repo, settings.online_store)
         await store.initialize()
+        circuit = (
+            CircuitBreaker(settings.circuit_failures, settings.circuit_cooldown_s)
+            if settings.circuit_failures > 0
+            else None
+        )
         reader = make_online_reader(
-            store, settings.online_timeout_s, settings.stale_features == "enforce"
+            store, settings.online_timeout_s, settings.stale_features == "enforce", circuit
         )
         prediction_log = PredictionLog(settings) if settings.log_enabled else None
         feedback_log = FeedbackLog(settings) if settings.log_enabled else None
@@ -72,6 +78,8 @@ def create_app(settings: Settings) -> FastAPI:
             batching_max_rows=settings.batching_max_rows,
             batching_request_rows=settings.batching_request_rows,
             reject_all_missing=settings.all_missing == "reject",
+            budget_s=settings.online_timeout_s,
+            circuit=circuit,
         )
         if service.batcher is not None:
             service.batcher.start()

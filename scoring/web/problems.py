@@ -13,6 +13,7 @@ from starlette.responses import Response
 from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
 from scoring.errors import (
     BatchTooLarge,
+    DeadlineExceeded,
     FeaturesAllMissing,
     Forbidden,
     InvalidRequest,
@@ -43,6 +44,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (Unauthorized, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),
     (OnlineStoreUnavailable, 503, "Online store unavailable"),
+    (DeadlineExceeded, 503, "Deadline exceeded"),
     (FeatureServiceNotFound, 503, "Feature service not registered"),
     (ModelLoadError, 503, "Model unavailable"),
     (FeatureStoreError, 503, "Feature store error"),

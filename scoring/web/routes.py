@@ -99,7 +99,10 @@ async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
     if probe is None:
         return problem(503, "Not ready", "no model is loaded", {"Retry-After": "5"})
     if not await store_answers(service.reader, *probe):
-        return problem(503, "Not ready", "the online store does not answer", {"Retry-After": "5"})
+        circuit = service.circuit
+        reason = circuit.describe() if circuit is not None and circuit.is_open else None
+        detail = reason or "the online store does not answer"
+        return problem(503, "Not ready", detail, {"Retry-After": "5"})
     try:
         loaded = await store_loaded(service.reader)
     except OnlineStoreUnavailable:

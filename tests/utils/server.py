@@ -43,6 +43,7 @@ class ServerProcess:
             "SCORER_DATA_DIR": str(s.data_dir),
             "SCORER_ONLINE_STORE": s.online_store,
             "SCORER_RELOAD_INTERVAL_S": str(s.reload_interval_s),
+            "SCORER_ONLINE_TIMEOUT_S": str(s.online_timeout_s),
             **self.extra_env,
         }
         if s.admin_key is not None:

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
 import pytest
 
+from scoring.errors import DeadlineExceeded
 from scoring.model.loaded import ScoringModel
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 
 Rows = list[dict[str, Any]]
 
 
-def request(rows: Rows) -> RowsToScore:
-    return RowsToScore(request_id="r", route="champion", rows=rows, started=0.0)
+def request(rows: Rows, deadline: float = math.inf) -> RowsToScore:
+    return RowsToScore(request_id="r", route="champion", rows=rows, started=0.0, deadline=deadline)
 
 
 class Recorder:
@@ -167,8 +170,11 @@ WAIT_S = 10.0
 """Bound on every wait: a request left unanswered fails the test instead of hanging it."""
 
 
-def submitted(batcher: MicroBatcher, model: ScoringModel, xs: list[int]) -> asyncio.Task[Computed]:
-    return asyncio.ensure_future(batcher.submit(model, request([{"x": x} for x in xs])))
+def submitted(
+    batcher: MicroBatcher, model: ScoringModel, xs: list[int], budget_s: float = math.inf
+) -> asyncio.Task[Computed]:
+    deadline = time.perf_counter() + budget_s
+    return asyncio.ensure_future(batcher.submit(model, request([{"x": x} for x in xs], deadline)))
 
 
 async def queued() -> None:
@@ -297,3 +303,53 @@ def test_a_request_whose_caller_left_is_not_computed() -> None:
     gate, batcher = run(main())
     assert gate.batches == [[0], [1, 4, 5], [7]]
     assert (batcher.batches, batcher.requests) == (3, 4)
+
+
+def test_a_queued_request_whose_deadline_passed_is_failed_without_being_computed() -> None:
+    async def main() -> Gate:
+        gate = Gate(held=1)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await asyncio.wait_for(gate.entered.get(), WAIT_S)
+        late = submitted(batcher, MODEL_A, [1], budget_s=0.05)
+        in_time = submitted(batcher, MODEL_A, [2])
+        await asyncio.sleep(0.1)  # the first batch holds the batcher past the deadline
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wait_for(late, WAIT_S)
+        assert await answer(in_time) == [4.0]
+        await batcher.stop()
+        return gate
+
+    assert run(main()).batches == [[0], [2]]
+
+
+def test_each_member_of_a_batch_fails_at_its_own_deadline_while_the_rest_wait() -> None:
+    async def main() -> Gate:
+        gate = Gate(held=2)
+        batcher = MicroBatcher(gate, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await asyncio.wait_for(gate.entered.get(), WAIT_S)
+        impatient = submitted(batcher, MODEL_A, [1], budget_s=0.2)
+        patient = submitted(batcher, MODEL_A, [2], budget_s=60)
+        carried = submitted(batcher, MODEL_B, [3], budget_s=0.3)  # behind the other version
+        await queued()
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1, 2]
+        # The batch's computation is held: the impatient member and the carried request are
+        # answered at their deadlines all the same, the patient one keeps waiting.
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wait_for(impatient, WAIT_S)
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wait_for(carried, WAIT_S)
+        assert not patient.done()
+        gate.release(1)
+        assert await answer(patient) == [4.0]
+        await batcher.stop()
+        return gate
+
+    assert run(main()).batches == [[0], [1, 2]]

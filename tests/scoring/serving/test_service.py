@@ -46,7 +46,10 @@ class NoReads:
     """A reader for tests of routing alone: a read would mean the test is not what it says."""
 
     async def read(
-        self, feature_service: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
     ) -> Mapping[str, Sequence[Any]]:
         raise AssertionError(f"unexpected read of {feature_service}")
 
@@ -62,10 +65,13 @@ class CountingReader:
         self.reads: list[tuple[str, list[dict[str, Any]]]] = []
 
     async def read(
-        self, feature_service: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
     ) -> Mapping[str, Sequence[Any]]:
         self.reads.append((feature_service, [dict(row) for row in rows]))
-        return await self.reader.read(feature_service, rows)
+        return await self.reader.read(feature_service, rows, timeout_s)
 
     async def close(self) -> None:
         await self.reader.close()
@@ -81,13 +87,16 @@ class OffPathReadsWait:
         self.waiting = 0
 
     async def read(
-        self, feature_service: str, rows: Sequence[Mapping[str, Any]]
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
     ) -> Mapping[str, Sequence[Any]]:
         if asyncio.current_task() is not self.requester:
             self.waiting += 1
             await self.release.wait()
             self.waiting -= 1
-        return await self.reader.read(feature_service, rows)
+        return await self.reader.read(feature_service, rows, timeout_s)
 
     async def close(self) -> None:
         await self.reader.close()
