@@ -42,6 +42,10 @@ class CircuitBreaker:
         self.cooldown_s = cooldown_s
         self._clock = clock
         self.state = CircuitState.CLOSED
+        self.is_open = False
+        """True unless reads go to the store freely (open, or half-open with a probe out).
+
+        A plain attribute, kept with ``state``: it is what the hot path reads."""
         self._failed_in_a_row = 0
         self._opened_at = -math.inf
         self.last_failure = ""
@@ -49,32 +53,29 @@ class CircuitBreaker:
         self.openings = 0
         """How many times the circuit has opened (a probe that fails reopens it)."""
 
-    @property
-    def is_open(self) -> bool:
-        """True unless reads go to the store freely (open, or half-open with a probe out)."""
-        return self.state is not CircuitState.CLOSED
+    def _set(self, state: CircuitState) -> None:
+        self.state = state
+        self.is_open = state is not CircuitState.CLOSED
 
     def admit(self) -> bool:
         """Whether a read may go to the store now; the first one after the cool-down probes it."""
-        state = self.state
-        if state is CircuitState.CLOSED:
+        if not self.is_open:
             return True
-        if state is CircuitState.OPEN and self._clock() - self._opened_at >= self.cooldown_s:
-            self.state = CircuitState.HALF_OPEN
+        if self.state is CircuitState.OPEN and self._clock() - self._opened_at >= self.cooldown_s:
+            self._set(CircuitState.HALF_OPEN)
             return True
         return False
 
     def refuses(self) -> bool:
         """Whether a read would be refused now, without taking the probe's turn."""
-        state = self.state
-        if state is CircuitState.CLOSED:
+        if not self.is_open:
             return False
-        return state is CircuitState.HALF_OPEN or self.seconds_to_probe() > 0
+        return self.state is CircuitState.HALF_OPEN or self.seconds_to_probe() > 0
 
     def succeeded(self) -> None:
         """A read got its answer: the store is there."""
-        if self.state is not CircuitState.CLOSED or self._failed_in_a_row:
-            self.state = CircuitState.CLOSED
+        if self.is_open or self._failed_in_a_row:
+            self._set(CircuitState.CLOSED)
             self._failed_in_a_row = 0
 
     def failed(self, reason: str) -> None:
@@ -95,10 +96,10 @@ class CircuitBreaker:
         after it is the probe instead, at once.
         """
         if self.state is CircuitState.HALF_OPEN:
-            self.state = CircuitState.OPEN
+            self._set(CircuitState.OPEN)
 
     def _open(self) -> None:
-        self.state = CircuitState.OPEN
+        self._set(CircuitState.OPEN)
         self._opened_at = self._clock()
         self._failed_in_a_row = 0
         self.openings += 1

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,114 +11,20 @@ import pytest
 
 from features.online_features import OnlineFeatures
 from features.redis.reader import RedisOnlineFeatureReader
-from jobs.demo.redis_server import free_port
 from tests.features.conftest import make_typed_repo
+from tests.utils.redis_cluster import RedisCluster
 
 Parity = Callable[[Mapping[str, Sequence[Any]], Mapping[str, Sequence[Any]], Sequence[str]], None]
-
-
-def _cluster_port() -> int:
-    # Each node also listens on its port + 10000 (the cluster bus): both must be free and valid.
-    while True:
-        port = free_port()
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"the cluster test needs {name} on PATH (apt-get install redis-server)")
-    return path
 
 
 @pytest.fixture(scope="module")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Three cluster-enabled redis-servers joined into one cluster; the connection string."""
-    server, cli = _binary("redis-server"), _binary("redis-cli")
-    workdir = tmp_path_factory.mktemp("cluster")
-    ports = [_cluster_port() for _ in range(3)]
-    processes = []
+    cluster = RedisCluster(tmp_path_factory.mktemp("cluster"))
     try:
-        for port in ports:
-            node_dir = workdir / str(port)
-            node_dir.mkdir()
-            processes.append(
-                subprocess.Popen(
-                    [
-                        server,
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        str(node_dir / "nodes.conf"),
-                        "--dir",
-                        str(node_dir),
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        deadline = time.monotonic() + 15
-        while not all(_answers(cli, p) for p in ports):
-            if time.monotonic() > deadline:
-                pytest.fail(f"cluster nodes on {ports} did not start")
-            time.sleep(0.05)
-        nodes = [f"127.0.0.1:{p}" for p in ports]
-        subprocess.run(
-            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
-            check=True,
-            capture_output=True,
-            timeout=30,
-        )
-        while not all("cluster_state:ok" in _cluster_info(cli, p) for p in ports):
-            if time.monotonic() > deadline + 15:
-                pytest.fail("the Redis Cluster never reached cluster_state:ok")
-            time.sleep(0.1)
-        yield ",".join(nodes)
+        yield cluster.start().connection_string
     finally:
-        # Every node is told to stop before any is waited for, and one that will not stop is
-        # killed: a node left running would hold its ports for the rest of the session.
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def _ask(cli: str, port: int, *command: str) -> str:
-    """A node's answer to ``command``; empty when it does not answer within seconds."""
-    try:
-        done = subprocess.run(
-            [cli, "-p", str(port), *command], capture_output=True, text=True, timeout=10
-        )
-    except subprocess.TimeoutExpired:
-        return ""
-    return done.stdout
-
-
-def _answers(cli: str, port: int) -> bool:
-    return _ask(cli, port, "ping").strip() == "PONG"
-
-
-def _cluster_info(cli: str, port: int) -> str:
-    return _ask(cli, port, "cluster", "info")
+        cluster.stop()
 
 
 def test_cluster_parity(redis_cluster: str, tmp_path: Path, same_features: Parity) -> None:

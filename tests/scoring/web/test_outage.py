@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.cluster
 
 from jobs.demo.redis_server import LocalRedisServer, free_port, redis_answers
 from scoring.settings import Settings
 from tests.utils.outage import ScoringClients, metric_value
+from tests.utils.redis_cluster import RedisCluster
 from tests.utils.repo import DemoRepo
 from tests.utils.server import ServerProcess
 from tests.utils.serving import entities
@@ -70,10 +72,10 @@ class RedisProcess:
         self.kill()
 
 
-def copy_keys(source: LocalRedisServer, target: RedisProcess) -> int:
+def copy_keys(source: LocalRedisServer, target: RedisProcess | redis.cluster.RedisCluster) -> int:
     """Every key of ``source`` into ``target`` (DUMP/RESTORE): the demo's online features."""
     src = redis.Redis(port=source.port)
-    dst = target.client()
+    dst = target.client() if isinstance(target, RedisProcess) else target
     keys = list(src.scan_iter(count=1000))
     dumps = src.pipeline(transaction=False)
     for key in keys:
@@ -222,3 +224,72 @@ def test_a_redis_killed_and_started_again_on_the_same_port(
         copy_keys(redis_server, own_redis)
 
     check_outage(serving, demo_repo, kill, on_return=start_and_refill)
+
+
+def test_a_cluster_master_killed_fails_over(
+    own_settings: Settings, demo_repo: DemoRepo, redis_server: LocalRedisServer, tmp_path: Path
+) -> None:
+    """A master of a three-master cluster dies; its replica takes over its slots."""
+    cluster = RedisCluster(tmp_path / "cluster", replicas=1, node_timeout_ms=1000).start()
+    try:
+        repo = shutil.copytree(demo_repo.path, tmp_path / "repo")
+        yaml = repo / "feature_store.yaml"
+        yaml.write_text(yaml.read_text().replace("  type: redis\n", CLUSTER_STORE))
+        target = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+        assert copy_keys(redis_server, target) > 0
+        target.close()
+        settings = own_settings.model_copy(
+            update={"feature_repo": repo, "online_store": cluster.connection_string}
+        )
+        env = {"SCORER_ONLINE_TIMEOUT_S": str(BUDGET_S), "SCORER_CIRCUIT_FAILURES": "3"}
+        server = ServerProcess(settings, workers=1, extra_env=env).start()
+        try:
+            check_failover(server, cluster, demo_repo)
+        finally:
+            server.stop()
+    finally:
+        cluster.stop()
+
+
+CLUSTER_STORE = "  type: redis\n  redis_type: redis_cluster\n"
+
+
+def check_failover(server: ServerProcess, cluster: RedisCluster, demo_repo: DemoRepo) -> None:
+    assert server.process is not None
+    clients = ScoringClients(server.url, entities(demo_repo, 40, seed=9), threads=3)
+    with clients:
+        assert clients.wait_for(lambda a: a.status == 200, 10.0), "no 200 before the failover"
+        victim = cluster.master_ports()[0]
+        killed = time.monotonic()
+        cluster.kill(victim)
+        deadline = killed + 30
+        while len([p for p in cluster.master_ports() if p != victim]) < cluster.masters:
+            assert time.monotonic() < deadline, "no replica took over the dead master's slots"
+            time.sleep(0.1)
+        promoted = time.monotonic()
+        # Every entity scores again: 20 answers in a row of 200, sent after the promotion.
+        settled = None
+        while settled is None and time.monotonic() < promoted + RECOVERY_BOUND_S:
+            later = sorted((a for a in clients.answers if a.sent > promoted), key=lambda a: a.sent)
+            for i in range(len(later) - 19):
+                if all(a.status == 200 for a in later[i : i + 20]):
+                    settled = later[i]
+                    break
+            time.sleep(0.1)
+        assert settled is not None, f"not healed after the failover: {clients.summary()}"
+        assert clients.get("/health/ready").status_code == 200
+    print(
+        f"replica promoted {promoted - killed:.2f} s after the kill; steady 200s from "
+        f"{settled.sent - promoted:.2f} s after it; {clients.summary()}"
+    )
+    answers = [a for a in clients.answers if a.sent > killed]
+    for answer in answers:
+        assert answer.status in (200, 503), answer
+        if answer.status == 503:
+            assert answer.content_type == "application/problem+json", answer
+            assert answer.retry_after, answer
+    slow = [a for a in answers if a.elapsed >= BUDGET_S + HANG_MARGIN_S]
+    assert not slow, slow
+    refused = [a.elapsed for a in answers if "circuit is open" in a.detail]
+    assert all(elapsed < BUDGET_S / 2 for elapsed in refused[1:]), refused
+    assert server.process.poll() is None, "the server exited"
