@@ -253,16 +253,16 @@ def _from_matrix(column: FloatArray, arrow_type: pa.DataType) -> pa.Array | None
     return pa.array(present.astype(dtype), type=arrow_type, mask=missing)
 
 
-_ARRAY, _VALUE = 0, 1
+_F8, _BOOL = np.dtype(np.float64), np.dtype(np.bool_)
 
 
 class LoggedRowsCodec:
     """:class:`LoggedRows` as spool bytes, on the request path: a few microseconds a request.
 
     ``marshal`` (the standard library's serializer of plain values, written in C) takes the
-    ids, inputs and values as they are, NumPy arrays as their raw buffers. Building the log's
-    Arrow columns for each request instead would cost more than the rest of the log; values
-    ``marshal`` cannot hold (a timestamp feature) make it raise ValueError, and the writer
+    ids, inputs and values as they are, the arrays as their raw buffers. Building the log's
+    Arrow columns for each request instead would cost more than the rest of the log; a value
+    ``marshal`` cannot hold (a timestamp feature) makes it raise ValueError, and the writer
     spools that request's rows as Arrow. Spool files are read back by the same installation.
     """
 
@@ -270,30 +270,44 @@ class LoggedRowsCodec:
         self._layouts = layouts
 
     def encode(self, payload: LoggedRows) -> bytes:
-        """The rows' fields, each tagged as a NumPy array or a plain value."""
-        fields = [
-            (_ARRAY, _array_bytes(v), v.dtype.str, v.shape)
-            if isinstance(v, np.ndarray)
-            else (_VALUE, v)
-            for v in payload[1:]
-        ]
-        return marshal.dumps((payload.layout.model, payload.layout.version, fields))
+        """The rows' fields, field by field, each array as its shape and bytes."""
+        matrix, missing, stale = payload.matrix, payload.missing, payload.stale
+        if (
+            matrix.dtype != _F8
+            or payload.scores.dtype != _F8
+            or missing.dtype != _BOOL
+            or (stale is not None and stale.dtype != _BOOL)
+        ):
+            raise ValueError("arrays of other types than the log's")
+        layout = payload.layout
+        fields: tuple[Any, ...] = (
+            layout.model, layout.version, payload.logged_at, payload.scored_at,
+            payload.requests, payload.inputs, payload.kept,
+            matrix.shape, matrix.tobytes(), payload.scores.tobytes(),
+            missing.shape, missing.tobytes(),
+            None if stale is None else (stale.shape, stale.tobytes()),
+        )  # fmt: skip
+        return marshal.dumps(fields)
 
     def decode(self, data: bytes) -> tuple[pa.Schema, LoggedRows, Build]:
         """The rows back, with the layout of their model version."""
-        model, version, fields = marshal.loads(data)
+        fields = marshal.loads(data)
+        (model, version, logged_at, scored_at, requests, inputs, kept,
+         matrix_shape, matrix, scores, missing_shape, missing, stale) = fields  # fmt: skip
         layout = self._layouts(model, version)
-        values: list[Any] = [
-            np.frombuffer(f[1], dtype=f[2]).reshape(f[3]) if f[0] == _ARRAY else f[1]
-            for f in fields
-        ]
-        return layout.schema, LoggedRows(layout, *values), log_columns
-
-
-def _array_bytes(array: npt.NDArray[Any]) -> bytes:
-    if array.dtype.hasobject:  # references, not values
-        raise ValueError("an array of Python objects")
-    return array.tobytes()
+        rows = LoggedRows(
+            layout,
+            logged_at,
+            scored_at,
+            requests,
+            inputs,
+            kept,
+            np.frombuffer(matrix, _F8).reshape(matrix_shape),
+            np.frombuffer(scores, _F8),
+            np.frombuffer(missing, _BOOL).reshape(missing_shape),
+            None if stale is None else np.frombuffer(stale[1], _BOOL).reshape(stale[0]),
+        )
+        return layout.schema, rows, log_columns
 
 
 class PredictionLog:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from datetime import UTC, datetime
@@ -207,6 +208,8 @@ def test_rows_recovered_from_a_dead_workers_spool_are_the_rows_it_would_have_wri
     for k in range(4):
         request = RowsToScore(f"r{k}", "champion", _rows(1 + k % 2, 10 * k), now - 0.01)
         computed = _computed(model, len(request.rows), 100 * k)
+        if k == 1:  # a stale value (it is missing too)
+            computed = dataclasses.replace(computed, stale=computed.missing.copy())
         if k == 3:  # a value the spool's codec cannot hold: those rows are spooled as Arrow
             name = model.schema.feature_names[0]
             computed.columns[name][0] = np.int64(computed.columns[name][0])  # type: ignore[index]
@@ -226,6 +229,7 @@ def test_rows_recovered_from_a_dead_workers_spool_are_the_rows_it_would_have_wri
     counters = heir.close()
     assert (counters.rows_recovered, counters.rows_written) == (6, 6)
     assert read_sorted(log.root).equals(written)
+    assert written.column("stale_count").to_pylist() == [0, 2, 0, 0, 0, 0]
 
 
 def read_sorted(root: Path) -> pa.Table:
