@@ -1,7 +1,9 @@
 """Files that appear whole or not at all: written under a dot-name, synced, then renamed.
 
 Readers of the registry's alias files, the prediction log and the drift reports never see
-half a file, and a crash mid-write leaves only a dot-file that every reader skips.
+half a file, and a crash mid-write leaves only a dot-file that every reader skips. Once the
+block returns, the new name itself is on disk too (its folder is synced), so a write that was
+acknowledged survives a power cut.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    sync_folder(path.parent)
+
+
+def sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (names created, renamed or removed in it) to disk."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

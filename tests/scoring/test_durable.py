@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,22 @@ def test_concurrent_writers_of_one_file_never_share_a_temporary(tmp_path: Path) 
         first.write_bytes(b"1")
         second.write_bytes(b"2")
     assert target.read_bytes() == b"1"  # the outer block ends last, and wins
+
+
+def test_the_new_name_is_synced_to_disk_before_the_write_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename lives in the folder: until the folder is synced, a power cut can undo it."""
+    target = tmp_path / "aliases.json"
+    synced: list[tuple[bool, bytes | None]] = []
+    real_fsync = os.fsync
+
+    def watching_fsync(fd: int) -> None:
+        is_folder = stat.S_ISDIR(os.fstat(fd).st_mode)
+        synced.append((is_folder, target.read_bytes() if target.exists() else None))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", watching_fsync)
+    write_atomically(target, b"new")
+    # The bytes first (under the temporary name), then the folder holding the new name.
+    assert synced == [(False, None), (True, b"new")]
