@@ -75,8 +75,12 @@ def retrain(
     candidate_auc = candidate.metrics["auc"]
     promoted = bool(candidate_auc >= champion_auc - margin)
     if promoted:
-        registry.set_alias(model, "champion", candidate.version)
         reason = f"candidate AUC {candidate_auc:.4f} >= champion {champion_auc:.4f} - {margin:g}"
+        # The registry loads the candidate before the alias moves: one that cannot be served
+        # fails the run and the champion stays.
+        registry.set_alias(
+            model, "champion", candidate.version, who="job", why=f"retrain: {reason}"
+        )
     else:
         reason = f"candidate AUC {candidate_auc:.4f} < champion {champion_auc:.4f} - {margin:g}"
     return RetrainResult(

@@ -37,8 +37,24 @@ class ModelNotFound(ScoringError):
     """No model, version or alias of that name is registered."""
 
 
+class InvalidModelName(InvalidRequest, ValueError):
+    """A model name that is not 1-64 letters, digits, '_', '.' or '-' (so never a path)."""
+
+
 class ModelLoadError(ScoringError):
     """A registered model version is missing files or cannot be loaded."""
+
+
+class VersionNotLoadable(ModelLoadError):
+    """An alias was to point at a version that cannot be loaded; the aliases are unchanged."""
+
+
+class RegistryCorrupt(ScoringError):
+    """A registry file (a model's aliases) cannot be read or parsed; it names the file."""
+
+
+class RegistryBusy(ScoringError):
+    """Another process held a model's alias lock for too long; nothing was changed."""
 
 
 class LogUnavailable(ScoringError):

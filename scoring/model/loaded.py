@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
@@ -15,11 +16,29 @@ from pydantic import ValidationError
 from features.schema import ServiceSchema
 from scoring.errors import ModelLoadError
 from scoring.model.encoding import BoolArray, FloatArray, encode_matrix, level_index
-from scoring.model.manifest import ModelManifest
-from scoring.model.registry import MANIFEST_FILE, ModelRegistry
+from scoring.model.manifest import MANIFEST_FILE, ModelManifest, one_line
 
 PARALLEL_PREDICT_ROWS = 512
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class VersionFolders(Protocol):
+    """Where versions live: the registry, which itself loads versions to check them."""
+
+    def version_dir(self, name: str, version: int) -> Path:
+        """Folder of one version."""
+        ...
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    """A version an alias names that could not be loaded, and why (one line)."""
+
+    model: str
+    alias: str
+    version: int | None
+    """None when the alias file itself could not be read."""
+    error: str
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ class ScoringModel:
         return np.asarray(scores, dtype=np.float64)
 
 
-def load_model(registry: ModelRegistry, name: str, version: int) -> ScoringModel:
+def load_model(registry: VersionFolders, name: str, version: int) -> ScoringModel:
     """Load and warm one version; say which file is missing or broken if it cannot be loaded."""
     folder = registry.version_dir(name, version)
     manifest_path = folder / MANIFEST_FILE
@@ -73,16 +92,29 @@ def load_model(registry: ModelRegistry, name: str, version: int) -> ScoringModel
         raise ModelLoadError(f"model {name} v{version}: {manifest_path} is missing")
     try:
         manifest = ModelManifest.model_validate_json(manifest_path.read_bytes())
-    except (ValidationError, ValueError) as exc:
-        raise ModelLoadError(f"model {name} v{version}: {manifest_path} is invalid: {exc}") from exc
+        schema = manifest.feature_schema
+    except (ValidationError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise ModelLoadError(
+            f"model {name} v{version}: {manifest_path} is invalid: {one_line(exc)}"
+        ) from exc
+    if (manifest.name, manifest.version) != (name, version):
+        raise ModelLoadError(
+            f"model {name} v{version}: {manifest_path} describes "
+            f"{manifest.name} v{manifest.version}"
+        )
     model_path = folder / manifest.model_file
+    if Path(manifest.model_file).name != manifest.model_file:  # never a file outside the folder
+        raise ModelLoadError(
+            f"model {name} v{version}: {manifest_path} names a model file outside its folder"
+        )
     if not model_path.is_file():
         raise ModelLoadError(f"model {name} v{version}: {model_path} is missing")
     try:
         booster = lgb.Booster(model_file=str(model_path))
     except lgb.basic.LightGBMError as exc:
-        raise ModelLoadError(f"model {name} v{version}: {model_path} is corrupt: {exc}") from exc
-    schema = manifest.feature_schema
+        raise ModelLoadError(
+            f"model {name} v{version}: {model_path} is corrupt: {one_line(exc)}"
+        ) from exc
     if booster.num_feature() != len(schema.features):
         raise ModelLoadError(
             f"model {name} v{version}: {model_path} takes {booster.num_feature()} features "

@@ -6,9 +6,21 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.schema import ServiceSchema
+
+MANIFEST_FILE = "manifest.json"
+"""The manifest's name in every version folder."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (pydantic's and LightGBM's span several)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+    return " ".join(str(exc).split())
 
 
 class PostProcessing(BaseModel):

@@ -21,8 +21,11 @@ from scoring.errors import (
     LogUnavailable,
     ModelLoadError,
     ModelNotFound,
+    RegistryBusy,
+    RegistryCorrupt,
     ScoringError,
     Unauthorized,
+    VersionNotLoadable,
     clipped,
 )
 from scoring.serving.request import RequestProblems
@@ -46,7 +49,10 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (OnlineStoreUnavailable, 503, "Online store unavailable"),
     (DeadlineExceeded, 503, "Deadline exceeded"),
     (FeatureServiceNotFound, 503, "Feature service not registered"),
+    (VersionNotLoadable, 422, "Version cannot be loaded"),
     (ModelLoadError, 503, "Model unavailable"),
+    (RegistryCorrupt, 503, "Registry file unreadable"),
+    (RegistryBusy, 503, "Registry busy"),
     (FeatureStoreError, 503, "Feature store error"),
     (LogUnavailable, 503, "Log unavailable"),
     (FeaturesAllMissing, 503, "Online features missing"),

@@ -389,6 +389,10 @@ def test_jobs_run_retrain_changes_only_its_own_registry(own_served: Place, data_
     assert retrained["champion_version"] == 1
     expected_champion = retrained["candidate_version"] if retrained["promoted"] else 1
     assert registry.aliases("fraud").champion == expected_champion
+    if retrained["promoted"]:
+        last = registry.history("fraud")[-1]
+        assert (last["who"], last["new"]) == ("job", expected_champion)
+        assert last["why"].startswith("retrain: candidate AUC")
     assert (session_registry.versions("fraud"), session_registry.aliases("fraud")) == session_before
 
 

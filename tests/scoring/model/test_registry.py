@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from scoring.errors import ModelNotFound
+from scoring.errors import InvalidModelName, ModelNotFound
 from scoring.model.registry import Aliases, ModelRegistry, check_model_name
 from tests.utils.repo import ROOT
+from tests.utils.tiny_model import tiny_files, tiny_manifest
 
 # Runs one registry call in a child process whose files may grow to LIMIT bytes at most: the
 # kernel stops the write that crosses it part-way, as a full disk does. With SIGXFSZ ignored
@@ -66,7 +67,7 @@ def test_versions_count_up_and_hold_their_files(tmp_path: Path) -> None:
 def test_aliases(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path)
     for _ in range(3):
-        registry.register("m", {}, manifest())
+        registry.register("m", tiny_files(), tiny_manifest())
     assert registry.aliases("m") == Aliases()
     with pytest.raises(ModelNotFound, match="no champion"):
         registry.resolve("m")
@@ -86,10 +87,14 @@ def test_aliases(tmp_path: Path) -> None:
         registry.resolve("x")
 
 
-@pytest.mark.parametrize("name", ["", "../etc", "a/b", ".hidden", "x" * 65])
+@pytest.mark.parametrize("name", ["", "..", "a..b", "../etc", "a/b", ".hidden", "x" * 65])
 def test_bad_model_names(name: str) -> None:
-    with pytest.raises(ValueError, match="model name"):
+    with pytest.raises(InvalidModelName, match="model name"):
         check_model_name(name)
+
+
+BESIDE = ("aliases.json", "aliases.json.lock", "history.jsonl")
+"""What alias changes keep beside a model's version folders."""
 
 
 def files_in(folder: Path) -> list[str]:
@@ -100,7 +105,7 @@ def registry_with_aliases(root: Path) -> ModelRegistry:
     """Model ``m`` with three versions, v1 the champion and v2 a 10% canary."""
     registry = ModelRegistry(root)
     for _ in range(3):
-        registry.register("m", {"model.txt": b"x"}, manifest())
+        registry.register("m", tiny_files(), tiny_manifest())
     registry.set_alias("m", "champion", 1)
     registry.set_alias("m", "canary", 2, weight=0.1)
     return registry
@@ -124,7 +129,8 @@ def test_an_alias_change_that_cannot_be_synced_changes_nothing(
     assert synced
     assert synced[0] > 0
     assert registry.aliases("m") == before
-    assert files_in(tmp_path / "m") == ["1", "2", "3", "aliases.json"], "no temporary file left"
+    assert files_in(tmp_path / "m") == ["1", "2", "3", *BESIDE], "no temporary file left"
+    assert len(registry.history("m")) == 2, "nothing recorded of the change that failed"
 
 
 @pytest.mark.parametrize("die", [False, True], ids=["write-fails", "killed-mid-write"])
@@ -150,14 +156,13 @@ def test_an_alias_write_cut_short_leaves_the_old_aliases_whole(tmp_path: Path, d
         assert "OSError: [Errno 27] File too large" in done.stderr, done.stderr
     assert registry.aliases("m") == before
     assert registry.resolve("m", "canary") == 2
-    left = [name for name in files_in(tmp_path / "m") if name not in ("1", "2", "3")]
+    left = [name for name in files_in(tmp_path / "m") if name not in ("1", "2", "3", *BESIDE)]
     if die:
         # A crash can leave the temporary file, never a half-written alias file: readers
         # only ever open aliases.json.
-        assert "aliases.json" in left
-        assert all(n.startswith(".aliases.json.") for n in left if n != "aliases.json"), left
+        assert all(n.startswith(".aliases.json.") for n in left), left
     else:
-        assert left == ["aliases.json"], "a failed write removes its temporary file"
+        assert left == [], "a failed write removes its temporary file"
 
 
 def _registration(who: str, k: int) -> dict[str, bytes]:
