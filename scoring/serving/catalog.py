@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from scoring.errors import InvalidRequest, ModelNotFound
+from scoring.errors import InvalidRequest, ModelLoadError, ModelNotFound, RegistryCorrupt
 from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.service import ScoringService
+
+HISTORY_SHOWN = 20
+"""Alias changes ``GET /models/{name}`` shows, the latest."""
 
 
 class ModelCatalog:
@@ -26,8 +29,18 @@ class ModelCatalog:
         return self._service.registry
 
     def summaries(self) -> list[dict[str, Any]]:
-        """Every registered model: versions, aliases, what this worker serves."""
-        return [self.summary(name) for name in self.registry.models()]
+        """Every registered model: versions, aliases, what this worker serves.
+
+        A model whose alias file cannot be read is still listed, with the ``error``: one
+        broken file does not hide the other models.
+        """
+        listed = []
+        for name in self.registry.models():
+            try:
+                listed.append(self.summary(name))
+            except RegistryCorrupt as exc:
+                listed.append({"name": name, "error": str(exc), "versions": None})
+        return listed
 
     def summary(self, name: str) -> dict[str, Any]:
         """One model's versions, aliases, feature service and what this worker serves."""
@@ -39,15 +52,19 @@ class ModelCatalog:
         served = models.served.get(name)
         aliases = registry.aliases(name)
         champion = aliases.champion
-        manifest = registry.manifest(name, champion if champion is not None else versions[-1])
+        listed = [self._version_summary(name, v) for v in versions]
+        shown = champion if champion is not None else versions[-1]
+        feature_service = next(
+            (v.get("feature_service") for v in listed if v["version"] == shown), None
+        )
         return {
             "name": name,
             "aliases": asdict(aliases),
             "served_version": served.champion.version if served else None,
             "served": asdict(served.aliases()) if served else None,
             "default": models.default == name,
-            "feature_service": manifest.feature_service,
-            "versions": [self._version_summary(name, v) for v in versions],
+            "feature_service": feature_service,
+            "versions": listed,
         }
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -62,10 +79,14 @@ class ModelCatalog:
                 "features": manifest.feast_schema["features"],
             }
             summary["postprocess"] = manifest.postprocess.model_dump()
+        summary["history"] = self.registry.history(name, last=HISTORY_SHOWN)
         return summary
 
     def _version_summary(self, name: str, version: int) -> dict[str, Any]:
-        manifest = self.registry.manifest(name, version)
+        try:
+            manifest = self.registry.manifest(name, version)
+        except ModelLoadError as exc:
+            return {"version": version, "error": str(exc)}
         return {
             "version": version,
             "created_at": manifest.created_at,
@@ -74,14 +95,22 @@ class ModelCatalog:
             "training_window": manifest.training_window.model_dump(),
         }
 
-    def promote(self, name: str, alias: str, version: int | None, weight: float = 0.0) -> Aliases:
-        """Point ``alias`` of ``name`` at ``version`` (None clears it); the champion only moves."""
+    def promote(
+        self, name: str, alias: str, version: int | None, weight: float = 0.0, why: str = ""
+    ) -> Aliases:
+        """Point ``alias`` of ``name`` at ``version`` (None clears it); the champion only moves.
+
+        Blocking (it loads the version to check it, and waits for the model's alias lock):
+        call it from a thread.
+        """
         registry = self.registry
         if not registry.versions(name):
             raise ModelNotFound(f"no model named {name!r} is registered")
         if alias == "champion" and version is None:
             raise InvalidRequest("the champion alias cannot be cleared, only moved")
         try:
-            return registry.set_alias(name, alias, version, weight)
+            return registry.set_alias(name, alias, version, weight, who="admin", why=why)
+        except InvalidRequest:
+            raise
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 
-from scoring.errors import ScoringError
+from scoring.errors import RegistryCorrupt, ScoringError
+from scoring.model.loaded import LoadFailure
 from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.routing import serving_aliases
 from scoring.serving.service import ScoringService, ServedModels, load_served
@@ -14,10 +15,22 @@ from scoring.serving.service import ScoringService, ServedModels, load_served
 log = logging.getLogger(__name__)
 
 
-def aliases_to_serve(registry: ModelRegistry) -> dict[str, Aliases]:
-    """What every model with a champion should be served as, as the alias files say now."""
-    aliases = {name: serving_aliases(registry.aliases(name)) for name in registry.models()}
-    return {name: a for name, a in aliases.items() if a.champion is not None}
+def aliases_to_serve(registry: ModelRegistry) -> dict[str, Aliases | None]:
+    """What every model with a champion should be served as, as the alias files say now.
+
+    A model whose alias file cannot be read maps to None: it cannot be known, so it is never
+    what is served, and the next load reports it.
+    """
+    wanted: dict[str, Aliases | None] = {}
+    for name in registry.models():
+        try:
+            aliases = serving_aliases(registry.aliases(name))
+        except RegistryCorrupt:
+            wanted[name] = None
+            continue
+        if aliases.champion is not None:
+            wanted[name] = aliases
+    return wanted
 
 
 def aliases_served(models: ServedModels) -> dict[str, Aliases]:
@@ -40,24 +53,57 @@ class ModelWatcher:
         self._interval = interval_s
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.failures: dict[tuple[str, str], LoadFailure] = {}
+        """What the alias files name but this worker could not load, by (model, alias)."""
 
     async def reload_if_changed(self) -> bool:
-        """Load what was promoted since the last look; True when the served models changed."""
+        """Load what was promoted since the last look; True when the served models changed.
+
+        What cannot be loaded is kept in :attr:`failures` (readiness and metrics show it) and
+        the model keeps serving what it served; the next look tries again.
+        """
         async with self._lock:
             registry = self._service.registry
-            versions = await asyncio.to_thread(aliases_to_serve, registry)
             current = self._service.models
-            if versions == aliases_served(current):
-                return False
             try:
-                models = await asyncio.to_thread(load_served, registry, self._default, current)
+                wanted = await asyncio.to_thread(aliases_to_serve, registry)
+            except (ScoringError, OSError) as exc:
+                log.error("not reloading: %s", exc)
+                return False
+            if wanted == aliases_served(current):
+                self._record({})
+                return False
+            failures: dict[tuple[str, str], LoadFailure] = {}
+
+            def failed(failure: LoadFailure) -> None:
+                failures[(failure.model, failure.alias)] = failure
+
+            try:
+                models = await asyncio.to_thread(
+                    load_served, registry, self._default, current, failed
+                )
             except (ScoringError, OSError) as exc:
                 # Keep answering with what works; the next poll tries again.
                 log.error("not reloading: %s", exc)
                 return False
+            self._record(failures)
+            if aliases_served(models) == aliases_served(current):
+                return False
             self._service.models = models
             log.info("now serving %s", aliases_served(models))
             return True
+
+    def _record(self, failures: dict[tuple[str, str], LoadFailure]) -> None:
+        """Keep the failures of the last look; log each new one once, not on every poll."""
+        for key, failure in failures.items():
+            if self.failures.get(key) != failure:
+                log.error(
+                    "not reloading: %s (%s keeps serving its %s as before)",
+                    failure.error, failure.model, failure.alias,
+                )  # fmt: skip
+        for key in self.failures.keys() - failures.keys():
+            log.info("%s %s loads again", *key)
+        self.failures = failures
 
     async def _run(self) -> None:
         while True:

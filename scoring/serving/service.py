@@ -7,7 +7,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +24,15 @@ from scoring.errors import (
     InvalidRequest,
     LogDisabled,
     LogUnavailable,
+    ModelLoadError,
     ModelNotFound,
+    RegistryCorrupt,
     quoted,
 )
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.label_classes import class_of, class_text
-from scoring.model.loaded import ScoringModel, load_model
+from scoring.model.loaded import LoadFailure, ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, stale_matrix
@@ -339,14 +341,28 @@ def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
 
 
 def load_served(
-    registry: ModelRegistry, default: str | None, previous: ServedModels | None = None
+    registry: ModelRegistry,
+    default: str | None,
+    previous: ServedModels | None = None,
+    on_failure: Callable[[LoadFailure], None] | None = None,
 ) -> ServedModels:
-    """Load every registered model's champion, canary and shadow; fail loudly on a broken one.
+    """Load every registered model's champion, canary and shadow.
 
     Versions already loaded in ``previous`` are reused rather than read again. A model
-    without a champion is not served; a canary without a share is not loaded.
+    without a champion is not served; a canary without a share is not loaded. What cannot be
+    loaded (a broken version, an unreadable alias file) is reported to ``on_failure`` (logged
+    when None): the model keeps what ``previous`` served, and a canary or shadow is left out.
+    Only a champion that cannot be served at all (nothing served before) fails, loudly,
+    naming the file and the way back.
     """
     reuse = {(m.name, m.version): m for m in previous.all_versions()} if previous else {}
+    served_before = previous.served if previous else {}
+
+    def report(failure: LoadFailure) -> None:
+        if on_failure is not None:
+            on_failure(failure)
+        else:
+            log.error("%s %s not served: %s", failure.model, failure.alias, failure.error)
 
     def load(name: str, version: int | None) -> ScoringModel | None:
         if version is None:
@@ -358,15 +374,45 @@ def load_served(
 
     served: dict[str, ServedVersions] = {}
     for name in registry.models():
-        aliases = serving_aliases(registry.aliases(name))
-        champion = load(name, aliases.champion)
+        try:
+            aliases = serving_aliases(registry.aliases(name))
+        except RegistryCorrupt as exc:
+            if name not in served_before:
+                raise
+            report(LoadFailure(name, "aliases", None, str(exc)))
+            served[name] = served_before[name]
+            continue
+        try:
+            champion = load(name, aliases.champion)
+        except ModelLoadError as exc:
+            if name not in served_before:
+                raise ModelLoadError(
+                    f"{exc}; it is the champion of {name!r}: point it back at the previous "
+                    f"champion with `scorer models rollback --model {name}`"
+                ) from exc
+            report(LoadFailure(name, "champion", aliases.champion, str(exc)))
+            served[name] = served_before[name]
+            continue
         if champion is None:
             continue
+        before = served_before.get(name)
+        others: dict[str, ScoringModel | None] = {}
+        weight = aliases.canary_weight
+        for alias in ("canary", "shadow"):
+            version = getattr(aliases, alias)
+            try:
+                others[alias] = load(name, version)
+            except ModelLoadError as exc:
+                report(LoadFailure(name, alias, version, str(exc)))
+                # Keep what was served under that alias (at its share) rather than nothing.
+                others[alias] = getattr(before, alias) if before else None
+                if alias == "canary":
+                    weight = before.canary_weight if before else 0.0
         served[name] = ServedVersions(
             champion=champion,
-            canary=load(name, aliases.canary),
-            canary_weight=aliases.canary_weight,
-            shadow=load(name, aliases.shadow),
+            canary=others["canary"],
+            canary_weight=weight if others["canary"] is not None else 0.0,
+            shadow=others["shadow"],
         )
     if default is not None and default not in served:
         raise ModelNotFound(f"default model {default!r} has no champion version in the registry")

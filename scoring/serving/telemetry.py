@@ -8,6 +8,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from features.readers import fast_redis_reader
+from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
 
 
@@ -127,3 +128,21 @@ class ServiceCollector(Collector):
         for (model, feature), count in gaps.stale.items():
             stale.add_metric([model, feature], count)
         yield stale
+
+
+class ModelLoadCollector(Collector):
+    """Promoted versions this worker could not load (it serves what it served before)."""
+
+    def __init__(self, watcher: ModelWatcher) -> None:
+        self._watcher = watcher
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the version each failing alias names (0: the alias file is unreadable)."""
+        failed = GaugeMetricFamily(
+            "scorer_model_load_failed",
+            "Version an alias names that cannot be loaded (0: the alias file is unreadable)",
+            labels=["model", "alias"],
+        )
+        for failure in self._watcher.failures.values():
+            failed.add_metric([failure.model, failure.alias], failure.version or 0)
+        yield failed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import asdict
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from scoring.serving.request import (
     parse_score_request,
 )
 from scoring.serving.service import ScoringService
-from scoring.serving.telemetry import ServiceCollector
+from scoring.serving.telemetry import ModelLoadCollector, ServiceCollector
 from scoring.web.deps import (
     AdminDep,
     CatalogDep,
@@ -93,8 +94,13 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/health/ready", response_model=None)
-async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
-    """Models are loaded and the online store answers."""
+async def ready(service: ServiceDep, watcher: WatcherDep) -> JSONBody | dict[str, Any]:
+    """Models are loaded and the online store answers.
+
+    A promoted version this worker cannot load is listed under ``load_failures`` but does
+    not make it unready: it still serves what it served, and every worker and host sharing
+    the registry fails alike, so a 503 would take them all out of the load balancer at once.
+    """
     probe = service.probe_row()
     if probe is None:
         return problem(503, "Not ready", "no model is loaded", {"Retry-After": "5"})
@@ -114,7 +120,8 @@ async def ready(service: ServiceDep) -> JSONBody | dict[str, Any]:
         )
         return problem(503, "Not ready", detail, {"Retry-After": "5"})
     models = {name: m.version for name, m in service.models.champions.items()}
-    return {"status": "ready", "models": models}
+    failures = [asdict(f) for f in watcher.failures.values()]
+    return {"status": "ready", "models": models, "load_failures": failures}
 
 
 @router.get("/models")
@@ -174,23 +181,31 @@ class Promotion(BaseModel):
     version: int | None = Field(description="Version to point the alias at; null clears it.")
     alias: Literal["champion", "canary", "shadow"] = "champion"
     weight: float = Field(default=0.0, ge=0.0, le=1.0, description="Canary traffic share.")
+    why: str = Field(default="", max_length=1000, description="Reason, kept in the history.")
 
 
 @router.post("/models/{name}/promote", dependencies=[Depends(require_json)])
 async def promote(
     name: str, body: Promotion, _admin: AdminDep, catalog: CatalogDep, watcher: WatcherDep
 ) -> dict[str, Any]:
-    """Point an alias at a version (admin). Every worker follows within its reload interval."""
-    aliases = catalog.promote(name, body.alias, body.version, body.weight)
+    """Point an alias at a version (admin). Every worker follows within its reload interval.
+
+    422 when the version cannot be loaded (nothing changes). The check loads the version
+    and the change waits for the model's lock, so it runs off the event loop.
+    """
+    aliases = await asyncio.to_thread(
+        catalog.promote, name, body.alias, body.version, body.weight, body.why
+    )
     await watcher.reload_if_changed()
     return {"name": name, "aliases": asdict(aliases)}
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(service: ServiceDep) -> Response:
+async def metrics(service: ServiceDep, watcher: WatcherDep) -> Response:
     """Prometheus text format."""
     with contextlib.suppress(OnlineStoreUnavailable):  # the gauge is left out then
         await store_loaded(service.reader)  # fresh for the loaded gauge (cached for a second)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))
+    registry.register(ModelLoadCollector(watcher))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

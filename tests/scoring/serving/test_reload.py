@@ -127,18 +127,24 @@ def test_a_version_that_cannot_load_leaves_the_served_models_alone(
         before = service.models
         path = registry.version_dir("fraud", broken) / broken_file
         good = path.read_bytes()
-        path.write_text("garbage")
+        # Promoted while whole, broken afterwards (or on another host's copy of the registry).
         registry.set_alias("fraud", alias, broken, weight=0.5 if alias == "canary" else 0.0)
+        path.write_text("garbage")
         assert await watcher.reload_if_changed() is False
         assert service.models is before
+        [failure] = watcher.failures.values()
+        assert (failure.model, failure.alias, failure.version) == ("fraud", alias, broken)
+        assert broken_file in failure.error
+        assert await watcher.reload_if_changed() is False
         [refusal] = [r for r in caplog.records if r.name == "scoring.serving.reload"]
-        assert refusal.levelno == logging.ERROR
+        assert refusal.levelno == logging.ERROR, "logged once, not on every look"
         assert refusal.getMessage().startswith(f"not reloading: model fraud v{broken}: ")
         assert broken_file in refusal.getMessage()
         # The next look tries again, and succeeds once the version is whole.
         path.write_bytes(good)
         assert await watcher.reload_if_changed() is True
         assert getattr(service.models.served["fraud"].aliases(), alias) == broken
+        assert watcher.failures == {}
 
     run(own_settings, test)
 

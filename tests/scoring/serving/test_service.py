@@ -18,8 +18,8 @@ from features.store import ONLINE_STORE_ENV, open_feature_store
 from jobs.demo.redis_server import free_port
 from scoring.errors import InvalidRequest, ModelLoadError, ModelNotFound
 from scoring.log.prediction_log import PredictionLog
-from scoring.model.loaded import load_model
-from scoring.model.registry import ModelRegistry
+from scoring.model.loaded import LoadFailure, load_model
+from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.request import ScoreRequest
 from scoring.serving.routing import ServedVersions
 from scoring.serving.service import ScoringService, ServedModels, load_served
@@ -229,13 +229,27 @@ def test_load_served_refuses_a_default_without_a_champion(own_settings: Settings
         load_served(registry, "nosuch")
 
 
-def test_load_served_fails_loudly_on_a_broken_served_version(own_settings: Settings) -> None:
+def test_load_served_fails_loudly_on_a_broken_champion(own_settings: Settings) -> None:
     registry = ModelRegistry(own_settings.models_dir)
     v2 = register_copy_of_v1(own_settings)
+    registry.set_alias("fraud", "champion", v2)
     (registry.version_dir("fraud", v2) / "model.txt").write_text("not a model\n")
-    registry.set_alias("fraud", "shadow", v2)
-    with pytest.raises(ModelLoadError, match=f"fraud v{v2}"):
+    with pytest.raises(ModelLoadError, match=f"fraud v{v2}: .*model.txt is corrupt") as error:
         load_served(registry, None)
+    assert "scorer models rollback --model fraud" in str(error.value)
+
+
+def test_load_served_leaves_out_a_broken_shadow_and_says_so(own_settings: Settings) -> None:
+    registry = ModelRegistry(own_settings.models_dir)
+    v2 = register_copy_of_v1(own_settings)
+    registry.set_alias("fraud", "shadow", v2)
+    (registry.version_dir("fraud", v2) / "model.txt").write_text("not a model\n")
+    failures: list[LoadFailure] = []
+    served = load_served(registry, None, on_failure=failures.append).served["fraud"]
+    assert served.aliases() == Aliases(champion=1)
+    [failure] = failures
+    assert (failure.model, failure.alias, failure.version) == ("fraud", "shadow", v2)
+    assert "model.txt is corrupt" in failure.error
 
 
 # The probe row and the warm-up
