@@ -8,9 +8,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +21,9 @@ from features.errors import FeatureStoreError
 from scoring.errors import ScoringError
 from scoring.logging_config import logging_config
 from scoring.settings import Settings
+
+if TYPE_CHECKING:
+    from scoring.model.registry import Aliases
 
 app = typer.Typer(
     help="Real-time scoring on Feast online features with LightGBM.",
@@ -43,6 +47,24 @@ def _settings(**overrides: Any) -> Settings:
 
 def _exit_quietly(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def _native_stderr_dropped() -> Iterator[None]:
+    """Drop what C++ code writes straight to file descriptor 2 meanwhile.
+
+    LightGBM prints ``[LightGBM] [Fatal] ...`` there before raising the same message, which
+    our error repeats on one line with the file named. Only around single-threaded work.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _say(message: str) -> None:
@@ -82,9 +104,11 @@ def serve(
 
     settings = _settings(host=host, port=port, workers=workers)
     # A worker that cannot open the feature repo or load the models (an unknown default
-    # model, a broken version) dies in uvicorn's startup traceback, and with several workers
-    # the parent then exits 0. Open here what every worker will, so the mistake is one line.
-    load_served(ModelRegistry(settings.models_dir), settings.default_model)
+    # model, a broken champion, an unreadable alias file) dies in uvicorn's startup
+    # traceback, and with several workers the parent then exits 0. Open here what every
+    # worker will, so the mistake is one line naming the file (and, for a champion, the fix).
+    with _native_stderr_dropped():
+        load_served(ModelRegistry(settings.models_dir), settings.default_model)
     open_feature_store(settings.feature_repo, settings.online_store)
     uvicorn.run(
         "scoring.web.app:app_from_env",
@@ -393,3 +417,70 @@ def simulate(
                     _say(f"{model}: the service now answers with v{version}, no restart")
                     break
                 time.sleep(0.5)
+
+
+models_app = typer.Typer(help="The model registry: list, promote, roll back.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+ModelOption = Annotated[str, typer.Option("--model", help="Model name in the registry.")]
+WhyOption = Annotated[str, typer.Option("--why", help="Reason, kept in the model's history.")]
+
+
+def _describe_aliases(aliases: Aliases) -> str:
+    a = aliases
+    parts = [f"champion v{a.champion}" if a.champion is not None else "no champion"]
+    if a.canary is not None:
+        parts.append(f"canary v{a.canary} ({a.canary_weight:g})")
+    if a.shadow is not None:
+        parts.append(f"shadow v{a.shadow}")
+    return ", ".join(parts)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every registered model: its versions and aliases."""
+    from scoring.errors import RegistryCorrupt
+    from scoring.model.registry import ModelRegistry
+
+    registry = ModelRegistry(_settings().models_dir)
+    for name in registry.models():
+        versions = ", ".join(f"v{v}" for v in registry.versions(name))
+        try:
+            a = registry.aliases(name)
+        except RegistryCorrupt as exc:
+            typer.echo(f"{name}: versions {versions}; error: {exc}")
+            continue
+        typer.echo(f"{name}: versions {versions}; {_describe_aliases(a)}")
+
+
+@models_app.command("promote")
+def models_promote(
+    model: ModelOption,
+    version: Annotated[int, typer.Option("--version", help="Version to point the alias at.")],
+    alias: Annotated[str, typer.Option("--alias", help="champion, canary or shadow.")] = "champion",
+    weight: Annotated[float, typer.Option("--weight", help="Canary traffic share, 0 to 1.")] = 0.0,
+    why: WhyOption = "",
+) -> None:
+    """Point an alias at a version, once it is checked to load; services follow it."""
+    from scoring.model.registry import ModelRegistry
+
+    registry = ModelRegistry(_settings().models_dir)
+    with _native_stderr_dropped():
+        a = registry.set_alias(
+            model, alias, version, weight, who="cli", why=why or "scorer models promote"
+        )
+    typer.echo(f"{model}: {_describe_aliases(a)}")
+
+
+@models_app.command("rollback")
+def models_rollback(model: ModelOption, why: WhyOption = "") -> None:
+    """Point the champion back at the previous champion (by the model's history)."""
+    from scoring.errors import ModelNotFound
+    from scoring.model.registry import ModelRegistry
+
+    registry = ModelRegistry(_settings().models_dir)
+    if not registry.versions(model):
+        raise ModelNotFound(f"no model named {model!r} is registered")
+    with _native_stderr_dropped():
+        a = registry.rollback(model, who="cli", why=why)
+    typer.echo(f"{model}: {_describe_aliases(a)}")
