@@ -90,6 +90,9 @@ def test_a_huge_model_name_is_not_echoed(settings: Settings) -> None:
         response = client.post("/score", json={"model": name, "entities": [ROW]})
         assert_problem(response, 404, "(200002 characters)")
         assert len(response.content) < 1000
+        response = client.get(f"/models/{name[:50_000]}")  # the client caps URLs at 64 KiB
+        assert response.status_code in (404, 422), response.text[:500]
+        assert len(response.content) < 1000
 
 
 def test_unknown_fields_are_quoted_short(settings: Settings) -> None:
