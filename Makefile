@@ -18,9 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scorer demo
 
-# A point under the suite's total coverage as last measured (83.76% to 83.98% over three runs):
+# Two points under the suite's total coverage as last measured (85.99%, a fresh clone, CI=true):
 # what child processes manage to save varies a little. Raise it as tests are added.
-COVERAGE_FLOOR := 82
+COVERAGE_FLOOR := 84
 
 ## Lint, type-check and run the whole test suite under coverage (starts its own redis-server).
 test: $(STAMP)
