@@ -77,8 +77,9 @@ class FeatureGaps:
                 if count:
                     key = (model.name, name)
                     self.stale[key] = self.stale.get(key, 0) + count
-        if stored is None or not stored.any():
-            return  # no stored feature at all: the model needs nothing from the store
+        if stored is None or not missing.any() or not stored.any():
+            # Nothing missing (nearly every request), or a model needing nothing from the store.
+            return
         empty = int(np.count_nonzero(missing[:, stored].all(axis=1)))
         if not empty:
             return
