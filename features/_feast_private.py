@@ -8,6 +8,9 @@ parity tests against ``FeatureStore.get_online_features`` say whether they still
 
 from __future__ import annotations
 
+from typing import Any
+
+from feast import FeatureStore
 from feast.feature_view import DUMMY_ENTITY, DUMMY_ENTITY_ID, DUMMY_ENTITY_VAL
 from feast.infra.online_stores.helpers import _mmh3, _redis_key
 from feast.infra.online_stores.redis import _versioned_fv_name
@@ -31,4 +34,11 @@ __all__ = [
     "_parse_feature_ref",
     "_redis_key",
     "_versioned_fv_name",
+    "redis_online_client",
 ]
+
+
+def redis_online_client(store: FeatureStore) -> Any:
+    """Feast's own (synchronous) client of the repo's Redis online store: any ``redis_type``."""
+    online_store: Any = store._get_provider().online_store
+    return online_store._get_client(store.config.online_store)

@@ -23,6 +23,7 @@ from feast import FeatureStore
 from redis import asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
+from features._feast_private import redis_online_client
 from features.errors import OnlineStoreUnavailable
 
 MARKER_PREFIX = "scorer:online-store-loaded:"
@@ -62,21 +63,15 @@ class LoadedMarker:
         )
 
 
-def _redis_client(store: FeatureStore) -> Any:
-    """Feast's own (synchronous) client of the repo's Redis online store: any ``redis_type``."""
-    online_store: Any = store._get_provider().online_store
-    return online_store._get_client(store.config.online_store)
-
-
 def read_marker(store: FeatureStore) -> LoadedMarker | None:
     """The marker of ``store``'s project in its Redis online store, or None if there is none."""
-    raw = _redis_client(store).get(marker_key(store.project))
+    raw = redis_online_client(store).get(marker_key(store.project))
     return None if raw is None else LoadedMarker.from_json(raw)
 
 
 def write_marker(store: FeatureStore, marker: LoadedMarker) -> None:
     """Record that ``store``'s online features were loaded (after a materialization)."""
-    _redis_client(store).set(marker_key(store.project), marker.to_json())
+    redis_online_client(store).set(marker_key(store.project), marker.to_json())
 
 
 class LoadedMarkerCheck:
