@@ -22,8 +22,10 @@ demo: $(STAMP)
 # what child processes manage to save varies a little. Raise it as tests are added.
 COVERAGE_FLOOR := 84
 
-## Lint, type-check and run the whole test suite under coverage (starts its own redis-server).
+## Install the Debian packages the tests start (redis-server, prometheus, chromium) if missing,
+## then lint, type-check and run the whole test suite under coverage.
 test: $(STAMP)
+	bash tests/system-packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
