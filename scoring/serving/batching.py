@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scoring.errors import DeadlineExceeded
+from scoring.logging_config import REQUEST_ID
 from scoring.model.encoding import BoolArray, FloatArray
 from scoring.model.loaded import ScoringModel
 
@@ -179,6 +180,9 @@ class MicroBatcher:
         """Compute one batch and give each request its own rows, or the batch's error."""
         if len(live) > 1 or self._carried:
             self._expire_due()
+        # What the computation logs (a spool that cannot be written, say) names the request
+        # it serves when there is one; a line about a batch of several names none of them.
+        REQUEST_ID.set(live[0].request.request_id if len(live) == 1 else None)
         try:
             computed = await self._compute(model, [p.request for p in live])
         except Exception as exc:  # every request of the batch gets the error

@@ -31,6 +31,7 @@ from scoring.errors import (
 )
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
+from scoring.logging_config import REQUEST_ID
 from scoring.model.label_classes import class_of, class_text
 from scoring.model.loaded import LoadFailure, ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
@@ -166,7 +167,9 @@ class ScoringService:
             raise CircuitOpen(circuit.describe())
         model, route = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
-        scoring = RowsToScore(uuid.uuid4().hex, route, rows, started, started + self.budget_s)
+        request_id = uuid.uuid4().hex
+        REQUEST_ID.set(request_id)  # this task's log lines carry it from here (and its shadow's)
+        scoring = RowsToScore(request_id, route, rows, started, started + self.budget_s)
         n = len(rows)
         if self.batcher is not None and n <= self._batch_request_rows:
             computed = await self.batcher.submit(model, scoring)
@@ -175,7 +178,7 @@ class ScoringService:
         self.gaps.judge(model, computed.missing, computed.stale, computed.stored)
         serving = self.models.served.get(model.name)
         if serving is not None and serving.shadow is not None:
-            self._start_shadow(serving.shadow, request.entities, scoring.request_id, started)
+            self._start_shadow(serving.shadow, request.entities, request_id, started)
         columns, scores, missing = computed.columns, computed.scores, computed.missing
         names = model.schema.feature_names
         post = model.manifest.postprocess
@@ -202,7 +205,6 @@ class ScoringService:
             if request.include_features:
                 prediction["features"] = {name: columns[name][i] for name in names}
             predictions.append(prediction)
-        request_id = scoring.request_id
         return {
             "request_id": request_id,
             "model": model.name,
