@@ -19,6 +19,7 @@ from jobs.materialize import materialize
 from jobs.records import RunRecord, append_record, now_iso, record_crashed_runs
 from jobs.retrain import retrain
 from jobs.triggers import parse_duration
+from scoring.log.job_runs import runs_dir
 from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 
@@ -33,7 +34,7 @@ class JobRunner:
     def __init__(self, settings: Settings, say: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.registry = ModelRegistry(settings.models_dir)
-        self.records_dir = settings.data_dir / "jobs" / "runs"
+        self.records_dir = runs_dir(settings.data_dir)
         self.reports_dir = settings.data_dir / "reports"
         self._say = say or log.info
         self._store: FeatureStore | None = None

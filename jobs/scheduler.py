@@ -6,12 +6,16 @@ import fcntl
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
+from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from jobs.runner import JobRunner
-from jobs.triggers import parse_schedule
+from jobs.triggers import longest_interval, parse_schedule
+from scoring.durable import write_atomically
+from scoring.log.job_runs import JobSchedule, parse_schedules, schedule_file, schedules_to_json
 from scoring.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ def build_scheduler(settings: Settings, runner: JobRunner) -> BackgroundSchedule
         fcntl.flock(lock, fcntl.LOCK_EX)
         scheduler.start(paused=True)  # loads the persisted jobs so they can be compared
         _write_jobs(scheduler, schedules)
+        publish_schedules(schedule_file(settings.data_dir), schedules, datetime.now(UTC))
     return scheduler
 
 
@@ -75,6 +80,29 @@ def _write_jobs(scheduler: BackgroundScheduler, schedules: dict[str, str]) -> No
             "jobs.scheduler:fire", trigger=trigger, args=[job], id=job, name=job,
             replace_existing=True,
         )  # fmt: skip
+
+
+def publish_schedules(path: Path, schedules: dict[str, str], now: datetime) -> list[JobSchedule]:
+    """Write the schedules in force where the service reads them, for its job metrics.
+
+    A job keeps the ``since`` of an unchanged schedule, so that a scheduler restarting over
+    and over does not hide a job that never succeeds.
+    """
+    try:
+        previous = {(s.job, s.schedule): s.since for s in parse_schedules(path.read_bytes())}
+    except (OSError, ValueError):
+        previous = {}
+    published = []
+    for job, text in schedules.items():
+        trigger = parse_schedule(text)
+        interval = None if trigger is None else longest_interval(trigger, now)
+        if interval is None:
+            continue  # never runs, or once only: no schedule to fall behind
+        since = previous.get((job, text.strip()), now.isoformat())
+        published.append(JobSchedule(job, text.strip(), interval.total_seconds(), since))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, schedules_to_json(published))
+    return published
 
 
 def run_scheduler(settings: Settings) -> None:

@@ -1,1 +1,1 @@
-"""The prediction and label logs: where they live, their schema, the writer."""
+"""The prediction and label logs (their place, schema and writer), and the jobs' run logs."""
