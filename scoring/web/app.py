@@ -19,6 +19,7 @@ from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.registry import ModelRegistry
 from scoring.serving.catalog import ModelCatalog
+from scoring.serving.job_metrics import JobMetricsCollector
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService, load_served
 from scoring.settings import Settings
@@ -42,6 +43,7 @@ class State(TypedDict):
     service: ScoringService
     catalog: ModelCatalog
     watcher: ModelWatcher
+    job_metrics: JobMetricsCollector
     admin_key: str | None
 
 
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "service": service,
                 "catalog": ModelCatalog(service),
                 "watcher": watcher,
+                "job_metrics": JobMetricsCollector(settings.data_dir),
                 "admin_key": settings.resolved_admin_key(),
             }
         finally:

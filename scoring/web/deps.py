@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from scoring.errors import Forbidden, Unauthorized, quoted
 from scoring.serving.catalog import ModelCatalog
+from scoring.serving.job_metrics import JobMetricsCollector
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
 from scoring.settings import Settings
@@ -37,6 +38,11 @@ async def _catalog(request: Request) -> ModelCatalog:
 async def _watcher(request: Request) -> ModelWatcher:
     watcher: ModelWatcher = request.state.watcher
     return watcher
+
+
+async def _job_metrics(request: Request) -> JobMetricsCollector:
+    collector: JobMetricsCollector = request.state.job_metrics
+    return collector
 
 
 async def _admin(request: Request) -> None:
@@ -72,4 +78,5 @@ CatalogDep = Annotated[ModelCatalog, Depends(_catalog)]
 ServiceDep = Annotated[ScoringService, Depends(_service)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WatcherDep = Annotated[ModelWatcher, Depends(_watcher)]
+JobMetricsDep = Annotated[JobMetricsCollector, Depends(_job_metrics)]
 AdminDep = Annotated[None, Depends(_admin)]

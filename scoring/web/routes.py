@@ -26,6 +26,7 @@ from scoring.serving.telemetry import ModelLoadCollector, ServiceCollector
 from scoring.web.deps import (
     AdminDep,
     CatalogDep,
+    JobMetricsDep,
     ServiceDep,
     SettingsDep,
     WatcherDep,
@@ -201,11 +202,13 @@ async def promote(
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(service: ServiceDep, watcher: WatcherDep) -> Response:
+async def metrics(service: ServiceDep, watcher: WatcherDep, job_metrics: JobMetricsDep) -> Response:
     """Prometheus text format."""
     with contextlib.suppress(OnlineStoreUnavailable):  # the gauge is left out then
         await store_loaded(service.reader)  # fresh for the loaded gauge (cached for a second)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServiceCollector(service))
     registry.register(ModelLoadCollector(watcher))
+    await asyncio.to_thread(job_metrics.refresh)  # the jobs' files, read when they changed
+    registry.register(job_metrics)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
