@@ -1,0 +1,87 @@
+"""Commands that watch the models: a drift check now, the job scheduler, one job run."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scoring.cli.options import settings_from
+from scoring.cli.terminal import say
+
+
+def drift(
+    model: Annotated[str, typer.Option("--model", help="Model whose champion is checked.")],
+    current: Annotated[
+        Path | None,
+        typer.Option(help="A Parquet file or folder to check instead of the model's log."),
+    ] = None,
+    since: Annotated[str, typer.Option(help="Window of the log to check, back from now.")] = "24h",
+    out: Annotated[Path | None, typer.Option(help="Folder for the reports.")] = None,
+) -> None:
+    """Compare recent predictions with the training reference; write JSON and HTML reports."""
+    from jobs.drift_check import drift_check
+    from jobs.triggers import parse_duration
+    from scoring.model.registry import ModelRegistry
+
+    settings = settings_from()
+    result = drift_check(
+        ModelRegistry(settings.models_dir),
+        settings.data_dir,
+        model,
+        end=datetime.now(UTC),
+        window=parse_duration(since),
+        out_dir=out or settings.data_dir / "reports",
+        cooldown=parse_duration(settings.retrain_cooldown),
+        current=current,
+    )
+    typer.echo(result.report.summary())
+    typer.echo(f"report: {result.json_path}\n        {result.html_path}")
+
+
+jobs_app = typer.Typer(help="The scheduler, or one job run now.", no_args_is_help=False)
+
+
+@jobs_app.callback(invoke_without_command=True)
+def jobs(ctx: typer.Context) -> None:
+    """Run the scheduler (materialize, drift check, retrain) until stopped."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from jobs.scheduler import run_scheduler
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    run_scheduler(settings_from())
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="materialize, drift or retrain.")],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", help="Only this model (repeatable).")
+    ] = None,
+) -> None:
+    """Run one job now, under its lock, and print its run record."""
+    from dataclasses import asdict
+
+    import orjson
+
+    from jobs.runner import JobRunner
+    from scoring.model.registry import ModelRegistry
+
+    settings = settings_from()
+    registry = ModelRegistry(settings.models_dir)
+    for named in model or []:
+        registry.resolve(named, "champion")  # a mistyped name is the user's, not a failed run
+    # Feast prints its progress on stdout: keep stdout for the record, which scripts parse.
+    with contextlib.redirect_stdout(sys.stderr):
+        record = JobRunner(settings, say=say).run(name, model or None)
+    typer.echo(orjson.dumps(asdict(record), option=orjson.OPT_INDENT_2, default=str).decode())
+    if record.outcome == "failed":
+        raise typer.Exit(1)

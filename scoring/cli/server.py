@@ -1,0 +1,62 @@
+"""``scorer serve``: the HTTP API under uvicorn, checked before any worker starts."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Annotated, Any
+
+import typer
+
+from scoring.cli.options import settings_from
+from scoring.cli.terminal import native_stderr_dropped
+from scoring.logging_config import logging_config
+from scoring.settings import Settings
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What ``serve`` and ``demo`` tell uvicorn besides where to listen."""
+    from scoring.web.header_deadline import HeaderDeadlineProtocol
+
+    return {
+        "access_log": False,
+        "log_config": logging_config(),  # uvicorn applies it in every worker process too
+        # A slow client cannot hold SIGTERM's exit: its request is cancelled after this.
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+        # uvicorn has no deadline on request headers: its own protocol with one.
+        "http": functools.partial(
+            HeaderDeadlineProtocol, header_timeout_s=settings.header_timeout_s
+        ),
+    }
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default SCORER_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SCORER_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (default SCORER_WORKERS).")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (uvicorn) with the champion of every registered model."""
+    import uvicorn
+
+    from features.store import open_feature_store
+    from scoring.model.registry import ModelRegistry
+    from scoring.serving.service import load_served
+
+    settings = settings_from(host=host, port=port, workers=workers)
+    # A worker that cannot open the feature repo or load the models (an unknown default
+    # model, a broken champion, an unreadable alias file) dies in uvicorn's startup
+    # traceback, and with several workers the parent then exits 0. Open here what every
+    # worker will, so the mistake is one line naming the file (and, for a champion, the fix).
+    with native_stderr_dropped():
+        load_served(ModelRegistry(settings.models_dir), settings.default_model)
+    open_feature_store(settings.feature_repo, settings.online_store)
+    uvicorn.run(
+        "scoring.web.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers or os.cpu_count() or 1,
+        **uvicorn_options(settings),
+    )
