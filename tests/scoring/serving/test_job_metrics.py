@@ -4,45 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from drift.publish import report_stem
 from jobs.scheduler import publish_schedules
 from scoring.log.job_runs import RunRecord, append_record, runs_dir, schedule_file
 from scoring.serving.job_metrics import JobMetricsCollector
-from tests.utils.metrics import scrape, select
+from tests.utils.metrics import scrape, select, write_report
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def write_report(
-    folder: Path,
-    model: str,
-    at: datetime,
-    psi: dict[str, float],
-    *,
-    action: str = "none",
-    auc: float | None = None,
-) -> dict[str, Any]:
-    """A drift report JSON with the contract's fields, named as the drift job names it."""
-    report = {
-        "model": model,
-        "version": 3,
-        "window": {"start": None, "end": at.isoformat(), "rows": 1234},
-        "drift_detected": action != "none",
-        "action": action,
-        "features": [
-            {"name": name, "psi": value, "drifted": value > 0.2} for name, value in psi.items()
-        ],
-        "prediction": {"name": "score", "psi": 0.05, "drifted": False},
-        "performance": None if auc is None else {"auc": auc, "labelled_rows": 300},
-        "generated_at": at.isoformat(),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{report_stem(model, at)}.json").write_bytes(orjson.dumps(report))
-    return report
 
 
 def test_the_latest_report_of_each_model_is_shown(tmp_path: Path) -> None:
