@@ -22,7 +22,7 @@ demo: $(STAMP)
 # what child processes manage to save varies a little. Raise it as tests are added.
 COVERAGE_FLOOR := 84
 
-## Install the Debian packages the tests start (redis-server, prometheus, chromium) if missing,
+## Install the Debian packages the tests use (redis-server, prometheus, chromium, docker-compose),
 ## then lint, type-check and run the whole test suite under coverage.
 test: $(STAMP)
 	bash tests/system-packages.sh

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The Debian packages the tests start for real: a redis-server of their own, promtool and a
-# prometheus server, and a headless chromium for the HTML pages. Installs what is missing with
-# apt-get where it may (root, or sudo without a password); otherwise names the command to run.
+# prometheus server, a headless chromium for the HTML pages, and docker-compose to check
+# docker-compose.yml (nothing runs a container). Installs what is missing with apt-get where
+# it may (root, or sudo without a password); otherwise names the command to run.
 set -euo pipefail
 
 # package:command pairs; a package counts as there when its command is on the PATH.
-wanted=(redis-server:redis-server prometheus:promtool prometheus:prometheus chromium:chromium)
+wanted=(redis-server:redis-server prometheus:promtool prometheus:prometheus chromium:chromium
+        docker-compose:docker-compose)
 
 missing=()
 for pair in "${wanted[@]}"; do
