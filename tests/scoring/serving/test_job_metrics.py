@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -140,3 +142,26 @@ def test_an_empty_data_dir_shows_no_drift_or_job_series(tmp_path: Path) -> None:
     assert [
         key for key in scrape(collector) if key[0].startswith(("scorer_drift", "scorer_job"))
     ] == []
+
+
+def test_a_scrape_reads_no_file_that_did_not_change(tmp_path: Path) -> None:
+    folder = tmp_path / "reports" / "fraud"
+    write_report(folder, "fraud", T0, {"txn__amount": 0.5})
+    [path] = folder.glob("*.json")
+    long_ago = time.time_ns() - 3600 * 1_000_000_000
+    for settled in (path, folder, folder.parent):
+        os.utime(settled, ns=(long_ago, long_ago))
+    collector = JobMetricsCollector(tmp_path)
+    collector.refresh()
+    psi = {(("feature", "txn__amount"), ("model", "fraud")): 0.5}
+    assert select(scrape(collector), "scorer_drift_psi") == psi
+    # Same inode, size and time: as far as a stat can tell, nothing changed, and nothing is read.
+    path.write_bytes(path.read_bytes().replace(b"0.5", b"0.7"))
+    os.utime(path, ns=(long_ago, long_ago))
+    collector.refresh()
+    assert select(scrape(collector), "scorer_drift_psi") == psi
+    os.utime(path, ns=(long_ago + 1, long_ago + 1))
+    collector.refresh()
+    assert select(scrape(collector), "scorer_drift_psi") == {
+        (("feature", "txn__amount"), ("model", "fraud")): 0.7
+    }
