@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from scoring.errors import DeadlineExceeded
+from scoring.logging_config import REQUEST_ID
 from scoring.model.loaded import ScoringModel
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 
@@ -353,3 +354,32 @@ def test_each_member_of_a_batch_fails_at_its_own_deadline_while_the_rest_wait() 
         return gate
 
     assert run(main()).batches == [[0], [1, 2]]
+
+
+def test_a_computation_names_its_request_in_the_logs_only_when_it_has_one() -> None:
+    """A batch of one request logs with its id; a batch of several with none of theirs."""
+    ids_seen: list[str | None] = []
+    computing, release = asyncio.Event(), asyncio.Event()
+
+    async def compute(model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        ids_seen.append(REQUEST_ID.get())
+        computing.set()
+        await release.wait()  # the first computation runs until the others have queued
+        n = sum(len(r.rows) for r in requests)
+        return Computed({"f": [0] * n}, np.zeros(n), np.zeros((n, 1), dtype=bool))
+
+    async def main() -> None:
+        batcher = MicroBatcher(compute, max_rows=100)
+        batcher.start()
+        alone = RowsToScore("alone", "champion", [{"x": 1}], 0.0)
+        first = asyncio.create_task(batcher.submit(MODEL_A, alone))
+        await computing.wait()
+        together = [RowsToScore(f"r{i}", "champion", [{"x": i}], 0.0) for i in range(2)]
+        waiting = [asyncio.create_task(batcher.submit(MODEL_A, r)) for r in together]
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, *waiting)
+        await batcher.stop()
+
+    run(main())
+    assert ids_seen == ["alone", None]
