@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import logging.config
+import re
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -15,8 +19,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JSON_FIELDS = ("time", "level", "logger", "message")
 """The fields of every JSON line, in this order (then ``request_id``, extras, ``exc_info``)."""
 
-OUR_LOGGERS = ("scoring", "features", "drift", "jobs")
-"""The packages whose loggers report at the configured level."""
+PRINTS_LOGGER = "prints"
+"""The logger of what libraries print in ``json`` mode (:func:`prints_logged`)."""
+
+OUR_LOGGERS = ("scoring", "features", "drift", "jobs", PRINTS_LOGGER)
+"""The loggers that report at the configured level: our packages', and printed lines."""
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the request being served, set where the id is made; its task's log lines carry it.
@@ -121,6 +128,63 @@ def _json_formatter() -> dict[str, Any]:
         # uvicorn repeats some messages with terminal colours, for its own formatter.
         "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
     }
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class LinesLogged(io.TextIOBase):
+    """A text stream whose every line becomes an INFO record of ``logger``.
+
+    For what libraries print rather than log (Feast's progress, tqdm's bars): in ``json``
+    mode those lines too must be log lines. Colour codes are left out; a bar redrawn with
+    ``\\r`` gives a line per drawing.
+    """
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+        self._pending = ""
+
+    def writable(self) -> bool:
+        """Yes: it is written to like stdout."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Log each line ``text`` completes; keep the rest for the next write."""
+        *lines, self._pending = re.split(r"[\r\n]", self._pending + text)
+        for line in lines:
+            self._log(line)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: a line is logged once it ends."""
+
+    def close(self) -> None:
+        """Log the last line even if it did not end."""
+        self._log(self._pending)
+        self._pending = ""
+        super().close()
+
+    def _log(self, line: str) -> None:
+        line = _TERMINAL_CODES.sub("", line).strip()
+        if line:
+            self._logger.info("%s", line)
+
+
+@contextlib.contextmanager
+def prints_logged(log_format: LogFormat) -> Iterator[None]:
+    """Meanwhile, in ``json`` mode, what is printed on stdout or stderr is logged, a record a
+    line (logger ``prints``); in ``text`` mode, it is printed as usual."""
+    if log_format != "json":
+        yield
+        return
+    with (
+        LinesLogged(logging.getLogger(PRINTS_LOGGER)) as lines,
+        contextlib.redirect_stdout(lines),
+        contextlib.redirect_stderr(lines),
+    ):
+        yield
 
 
 def configure_logging(log_format: LogFormat, root_level: str = "WARNING") -> None:

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     workers: int | None = Field(default=None, ge=1)
     """Number of uvicorn worker processes; unset means one per CPU core."""
 
+    log_format: Literal["text", "json"] = "text"
+    """How every process writes its log lines on stderr: ``text`` for people, or ``json``,
+    one JSON object a line with ``time`` (ISO 8601, UTC), ``level``, ``logger``, ``message``,
+    ``request_id`` while a request is served, and ``exc_info`` with an exception."""
+
+    access_log: bool = False
+    """Log a line per HTTP request (uvicorn's access log): off by default, for speed."""
+
     max_batch_rows: int = Field(default=5000, ge=1)
     """Largest number of entity rows accepted in one scoring request (413 above)."""
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from features.errors import FeatureStoreError
-from scoring.cli import monitoring, pipeline, registry, server, traffic
-from scoring.cli.terminal import console
+from scoring.cli import monitoring, pipeline, registry, server, terminal, traffic
+from scoring.cli.options import log_format
 from scoring.errors import ScoringError
 
 app = typer.Typer(
@@ -30,10 +29,9 @@ app.add_typer(registry.models_app, name="models")
 
 def main() -> None:
     """Console-script entry point: our errors end in one clear line, not a traceback."""
+    terminal.log_lines(log_format())
     try:
         app()
     except (ScoringError, FeatureStoreError, FileNotFoundError, RuntimeError, ValueError) as exc:
-        # soft_wrap: one line however long (Rich wraps at 80 columns off a terminal); escaped,
-        # so brackets in a message are printed rather than read as markup.
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        terminal.error(str(exc))
         raise SystemExit(1) from None

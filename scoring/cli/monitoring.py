@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import typer
 
 from scoring.cli.options import settings_from
 from scoring.cli.terminal import say
+from scoring.logging_config import configure_logging, prints_logged
 
 
 def drift(
@@ -54,10 +54,11 @@ def jobs(ctx: typer.Context) -> None:
         return
     from jobs.scheduler import run_scheduler
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    run_scheduler(settings_from())
+    settings = settings_from()
+    # Every library's INFO lines too (APScheduler's runs), in the chosen format.
+    configure_logging(settings.log_format, root_level="INFO")
+    with prints_logged(settings.log_format):
+        run_scheduler(settings)
 
 
 @jobs_app.command("run")
@@ -80,8 +81,10 @@ def jobs_run(
     for named in model or []:
         registry.resolve(named, "champion")  # a mistyped name is the user's, not a failed run
     # Feast prints its progress on stdout: keep stdout for the record, which scripts parse.
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), prints_logged(settings.log_format):
         record = JobRunner(settings, say=say).run(name, model or None)
-    typer.echo(orjson.dumps(asdict(record), option=orjson.OPT_INDENT_2, default=str).decode())
+    # For people, indented; with json logs, one line like every other.
+    indent = orjson.OPT_INDENT_2 if settings.log_format == "text" else 0
+    typer.echo(orjson.dumps(asdict(record), option=indent, default=str).decode())
     if record.outcome == "failed":
         raise typer.Exit(1)

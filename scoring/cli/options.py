@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
+from scoring.logging_config import LogFormat
 from scoring.settings import Settings
 
 RepoOption = Annotated[
@@ -22,3 +24,11 @@ WhyOption = Annotated[str, typer.Option("--why", help="Reason, kept in the model
 def settings_from(**overrides: Any) -> Settings:
     """The environment's settings, with the options the user gave (``None``: not given)."""
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def log_format() -> LogFormat:
+    """``SCORER_LOG_FORMAT``, or ``text`` while the settings are wrong (the command says how)."""
+    try:
+        return Settings().log_format
+    except ValidationError:
+        return "text"

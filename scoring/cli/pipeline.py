@@ -12,6 +12,7 @@ import typer
 from scoring.cli.options import RepoOption, settings_from
 from scoring.cli.server import uvicorn_options
 from scoring.cli.terminal import console, say
+from scoring.logging_config import prints_logged
 
 
 def _exit_quietly(_signum: int, _frame: object) -> None:
@@ -40,18 +41,19 @@ def train(
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from(feature_repo=repo)
-    store = open_feature_store(settings.feature_repo, settings.online_store)
-    result = train_model(
-        store,
-        ModelRegistry(settings.models_dir),
-        model_name=model,
-        feature_service=feature_service,
-        labels=read_labels(labels),
-        label_column=label_column,
-        promote=promote,
-        labels_source=str(labels.resolve()),
-        progress=say,
-    )
+    with prints_logged(settings.log_format):
+        store = open_feature_store(settings.feature_repo, settings.online_store)
+        result = train_model(
+            store,
+            ModelRegistry(settings.models_dir),
+            model_name=model,
+            feature_service=feature_service,
+            labels=read_labels(labels),
+            label_column=label_column,
+            promote=promote,
+            labels_source=str(labels.resolve()),
+            progress=say,
+        )
     m = result.manifest
     typer.echo(
         f"{m.name} v{m.version}: auc={m.metrics['auc']:.4f} log_loss={m.metrics['log_loss']:.4f}"
@@ -76,8 +78,9 @@ def materialize(
     from jobs.materialize import materialize as materialize_store
 
     settings = settings_from(feature_repo=repo)
-    store = open_feature_store(settings.feature_repo, settings.online_store)
-    result = materialize_store(store, end, full=full)
+    with prints_logged(settings.log_format):  # Feast's progress
+        store = open_feature_store(settings.feature_repo, settings.online_store)
+        result = materialize_store(store, end, full=full)
     if result.full_reload:
         typer.echo(f"full reload: {result.reason}")
     typer.echo(f"materialized {', '.join(result.feature_views)} up to {result.end.isoformat()}")
@@ -135,10 +138,14 @@ def demo(
 
     settings = settings_from(port=port)
     config = DemoDataConfig(customers=customers, merchants=merchants, transactions=transactions)
-    result = run_demo(settings, config, say, regenerate=regenerate)
+    with prints_logged(settings.log_format):
+        result = run_demo(settings, config, say, regenerate=regenerate)
     try:
         command = curl_command(result.example_request, settings.host, settings.port)
-        console.print("\n[bold green]Ready.[/] Score two transactions with:\n")
+        if settings.log_format == "json":
+            say("ready: score two transactions with the command on stdout")
+        else:
+            console.print("\n[bold green]Ready.[/] Score two transactions with:\n")
         typer.echo(command + "\n")
         if serve_after:
             # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit

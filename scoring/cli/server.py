@@ -19,8 +19,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     from scoring.web.header_deadline import HeaderDeadlineProtocol
 
     return {
-        "access_log": False,
-        "log_config": logging_config(),  # uvicorn applies it in every worker process too
+        "access_log": settings.access_log,
+        # uvicorn applies it in every worker process too
+        "log_config": logging_config(settings.log_format),
         # A slow client cannot hold SIGTERM's exit: its request is cancelled after this.
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
         # uvicorn has no deadline on request headers: its own protocol with one.

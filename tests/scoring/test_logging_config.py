@@ -94,3 +94,44 @@ def test_text_stays_as_people_read_it() -> None:
     # Warnings are not logging's business in text mode: Python prints them as it always has.
     assert any(re.search(r"FutureWarning: careful$", line) for line in lines), lines
     assert not any("py.warnings" in line for line in lines), lines
+
+
+PRINTS = """
+import sys
+from scoring.logging_config import configure_logging, prints_logged
+
+configure_logging({log_format!r})
+with prints_logged({log_format!r}):
+    print("\\x1b[1mMaterializing\\x1b[0m 3 feature views")
+    sys.stderr.write("\\r  0%|    | 0/3")
+    sys.stderr.write("\\r100%|####| 3/3\\n")
+    print("no newline", end="")
+print("the result")
+"""
+
+
+def printed(log_format: str) -> subprocess.CompletedProcess[str]:
+    """What a library's prints inside ``prints_logged`` come to, and a result after it."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(PRINTS.format(log_format=log_format))],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+
+
+def test_json_logs_what_libraries_print_a_record_a_line() -> None:
+    done = printed("json")
+    assert done.stdout == "the result\n"
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    assert {r["logger"] for r in records} == {"prints"}
+    assert [r["message"] for r in records] == [
+        "Materializing 3 feature views",
+        "0%|    | 0/3",
+        "100%|####| 3/3",
+        "no newline",
+    ]
+
+
+def test_text_leaves_what_libraries_print_as_it_is() -> None:
+    done = printed("text")
+    assert done.stdout == "\x1b[1mMaterializing\x1b[0m 3 feature views\nno newlinethe result\n"
+    assert done.stderr.splitlines() == ["", "  0%|    | 0/3", "100%|####| 3/3"]
