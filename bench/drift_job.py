@@ -265,7 +265,6 @@ def _child(argv: Sequence[str] | None = None) -> None:
         MODEL,
         end=datetime.now(UTC),
         window=timedelta(days=args.window_days),
-        out_dir=args.data_dir / "reports",
         cooldown=timedelta(hours=6),
     )
     finished = time.perf_counter()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
@@ -18,7 +20,7 @@ _BANNERS = {
     "retrain": ("#FDECEA", "#A4161A", "Retrain recommended"),
 }
 
-_CSS = """
+PAGE_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1f2328;
 margin:0;background:#f6f7f9}
 main{max-width:1120px;margin:0 auto;padding:24px}
@@ -50,7 +52,55 @@ margin-bottom:14px}
 .figure h3{margin:0 0 2px;font-size:15px}.figure p{margin:0 0 6px;color:#57606a}
 svg text{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
 footer{color:#57606a;font-size:12px;margin-top:28px}
+nav.runs{display:flex;flex-wrap:wrap;gap:6px 18px;margin:10px 0 0;font-size:13px}
+nav.runs a{color:#0b5cad}nav.runs .muted{color:#57606a}
 """
+
+
+@dataclass(frozen=True)
+class ReportLinks:
+    """Where a report's page points, as paths relative to the page."""
+
+    index: str | None = None
+    previous: str | None = None
+    previous_label: str = ""
+    run_record: str | None = None
+    run_id: str | None = None
+    report_json: str | None = None
+
+
+_NAV = re.compile(r'<nav class="runs">.*?</nav>', re.DOTALL)
+
+
+def render_nav(links: ReportLinks) -> str:
+    """The links bar of a report: the index, the previous report, and the run's record."""
+    items = []
+    if links.index:
+        items.append(f'<a class="index" href="{escape(links.index)}">All runs of this model</a>')
+    if links.previous:
+        when = f" ({links.previous_label})" if links.previous_label else ""
+        items.append(
+            f'<a class="previous" href="{escape(links.previous)}">Previous report{escape(when)}</a>'
+        )
+    elif links.index:
+        items.append('<span class="muted previous">No earlier report kept</span>')
+    if links.run_record:
+        run = f" (run {links.run_id})" if links.run_id else ""
+        items.append(
+            f'<a class="record" href="{escape(links.run_record)}">Job run record{escape(run)}</a>'
+        )
+    elif links.report_json:
+        # A run from the command line leaves no job record; the JSON is its only record.
+        items.append(
+            f'<a class="record" href="{escape(links.report_json)}">Report JSON</a>'
+            '<span class="muted">(run outside the scheduler: no job run record)</span>'
+        )
+    return f'<nav class="runs">{"".join(items)}</nav>'
+
+
+def replace_nav(page: str, links: ReportLinks) -> str:
+    """``page`` with its links bar rendered anew (a page without one is returned unchanged)."""
+    return _NAV.sub(lambda _: render_nav(links), page, count=1)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -229,7 +279,7 @@ def _cards(report: DriftReport) -> str:
     )
 
 
-def render_html(report: DriftReport) -> str:
+def render_html(report: DriftReport, links: ReportLinks | None = None) -> str:
     """A self-contained HTML page: verdict banner, feature table, charts of what drifted."""
     action = str(report.action)
     background, colour, headline = _BANNERS[action]
@@ -252,10 +302,11 @@ def render_html(report: DriftReport) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>"
+        f"<title>{escape(title)}</title><style>{PAGE_CSS}</style></head><body><main>"
         f"<h1>{escape(title)}</h1>"
         f'<p class="meta">Window {escape(window)} · {report.rows:,} rows · generated '
         f"{escape(_when(report.generated_at))}</p>"
+        f"{render_nav(links) if links else ''}"
         f'<section class="banner" style="background:{background};color:{colour}">'
         f'<div class="verdict">{escape(action.upper())}</div><div><strong>{escape(headline)}'
         f"</strong><ul>{reasons}</ul></div></section>"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from drift.compare import FeatureStats, PerformanceStats
 from drift.decision import Action, Decision, DriftPolicy, Verdict
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The job run that wrote a report, and its record's path relative to the report."""
+
+    job: str
+    run_id: str
+    record: str
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,8 @@ class DriftReport:
     last_logged_at: datetime | None = None
     source: str | None = None
     notes: list[str] = field(default_factory=list)
+    run: RunRef | None = None
+    """The job run that made it; ``None`` for a check run outside the scheduler."""
 
     @property
     def action(self) -> Action:
@@ -75,6 +86,7 @@ class DriftReport:
             "policy": _policy_dict(self.policy),
             "notes": self.notes,
             "generated_at": _iso(self.generated_at),
+            "run": None if self.run is None else asdict(self.run),
         }
 
     def _performance_dict(self) -> dict[str, Any] | None:

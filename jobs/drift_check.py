@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,15 +13,19 @@ import orjson
 
 from drift.check import check_drift
 from drift.decision import DriftPolicy
-from drift.publish import write_report
-from drift.report import DriftReport
+from drift.publish import model_reports_dir, write_report
+from drift.report import DriftReport, RunRef
+from jobs.report_history import ReportFolder, publish_with_history, relative_link
 from jobs.triggers import parse_duration
 from scoring.durable import write_atomically
+from scoring.log.job_runs import runs_dir
 from scoring.log.schema import labels_dir, predictions_dir
 from scoring.model.loaded import ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 
 POLICY_FILE = "policy.json"
+DRIFT_JOB = "drift"
+"""The drift job's name, under which its runs are recorded."""
 DEFAULT_MIN_IMPORTANCE = 0.01
 
 
@@ -80,11 +84,19 @@ def drift_check(
     *,
     end: datetime,
     window: timedelta,
-    out_dir: Path,
     cooldown: timedelta,
+    out_dir: Path | None = None,
     current: Path | None = None,
+    retention: timedelta | None = None,
+    run_id: str | None = None,
 ) -> DriftCheckResult:
-    """Check the champion of ``model`` on ``[end - window, end)`` of its log (or ``current``)."""
+    """Check the champion of ``model`` on ``[end - window, end)`` of its log (or ``current``).
+
+    The reports go to ``out_dir``, by default the model's reports folder under ``data_dir``.
+    In that folder the run also deletes reports older than ``retention`` (``None`` keeps them
+    all), links its page to the previous report, and rebuilds the folder's ``index.html``.
+    ``run_id`` names the drift job run that checks, whose record the report then links to.
+    """
     version = registry.resolve(model, "champion")
     loaded = load_model(registry, model, version)
     manifest = loaded.manifest
@@ -109,5 +121,13 @@ def drift_check(
         last_retrain_at=last_retrain_at(registry, model),
         now=end,
     )
-    json_path, html_path = write_report(report, out_dir, write_atomically)
+    history = model_reports_dir(data_dir, model)
+    out = out_dir or history
+    if run_id is not None:
+        record = runs_dir(data_dir) / f"{DRIFT_JOB}.jsonl"
+        report = replace(report, run=RunRef(DRIFT_JOB, run_id, relative_link(record, out)))
+    if out.resolve() == history.resolve():
+        json_path, html_path = publish_with_history(report, ReportFolder(history, model), retention)
+    else:
+        json_path, html_path = write_report(report, out, write_atomically)
     return DriftCheckResult(report=report, json_path=json_path, html_path=html_path)

@@ -35,7 +35,6 @@ class JobRunner:
         self.settings = settings
         self.registry = ModelRegistry(settings.models_dir)
         self.records_dir = runs_dir(settings.data_dir)
-        self.reports_dir = settings.data_dir / "reports"
         self._say = say or log.info
         self._store: FeatureStore | None = None
 
@@ -68,7 +67,7 @@ class JobRunner:
                     append_record(self.records_dir, record)  # "running", found if we die
                     for crashed in record_crashed_runs(self.records_dir, job, record):
                         log.warning("%s: an earlier run crashed: %s", job, crashed.detail)
-                    record.produced = self._dispatch(job, models)
+                    record.produced = self._dispatch(job, models, record.run_id)
                     record.outcome = "ok"
                     record.ended_at = now_iso()
                     if lock.lost.is_set():
@@ -86,7 +85,7 @@ class JobRunner:
     def _models(self, models: list[str] | None) -> list[str]:
         return models or [m for m in self.registry.models() if self.registry.aliases(m).champion]
 
-    def _dispatch(self, job: str, models: list[str] | None) -> dict[str, Any]:
+    def _dispatch(self, job: str, models: list[str] | None, run_id: str) -> dict[str, Any]:
         if job == "materialize":
             result = materialize(self.store)
             if result.full_reload:
@@ -100,11 +99,15 @@ class JobRunner:
             }
         produced: dict[str, Any] = {}
         for model in self._models(models):
-            produced[model] = self.drift(model) if job == "drift" else self.retrain(model)
+            produced[model] = (
+                self.drift(model, run_id=run_id) if job == "drift" else self.retrain(model)
+            )
         return produced
 
-    def drift(self, model: str, current: Path | None = None) -> dict[str, Any]:
-        """Check drift of ``model``; retrain it when the check says ``retrain``."""
+    def drift(
+        self, model: str, current: Path | None = None, run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Check drift of ``model`` (in the run ``run_id``); retrain it when the check says so."""
         s = self.settings
         result = drift_check(
             self.registry,
@@ -112,9 +115,10 @@ class JobRunner:
             model,
             end=datetime.now(UTC),
             window=parse_duration(s.drift_window),
-            out_dir=self.reports_dir,
             cooldown=parse_duration(s.retrain_cooldown),
             current=current,
+            retention=s.report_retention,
+            run_id=run_id,
         )
         report = result.report
         self._say(f"{model}: drift check over {report.rows:,} rows: action {report.action.value}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_RETENTION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_RETENTION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 BODY_BYTES_PER_ROW = 1024
 """Request body bytes allowed per row of ``max_batch_rows`` when ``max_body_bytes`` is unset."""
@@ -123,6 +128,12 @@ class Settings(BaseSettings):
     drift_window: str = "24h"
     """How far back the scheduled drift check looks."""
 
+    report_retention: timedelta | None = timedelta(days=90)
+    """How long a model's drift reports are kept (``30d``, ``12h``): each drift run deletes
+    older ones (JSON and HTML) and its index follows; empty keeps every report. 90 days show a
+    quarter's trend and bound the folder: at the hourly default, about 2,200 runs of 30-60 KB
+    each (100 MB or so a model)."""
+
     retrain_cooldown: str = "6h"
     """After a retrain, drift does not trigger another one for this long (it warns instead)."""
 
@@ -151,6 +162,24 @@ class Settings(BaseSettings):
 
     admin_key_file: Path | None = None
     """File holding the admin key (used when ``admin_key`` is unset)."""
+
+    @field_validator("report_retention", mode="before")
+    @classmethod
+    def _retention(cls, value: Any) -> Any:
+        """``30d``, ``12h``, ``45m``, ``90s`` as a duration; empty keeps every report."""
+        if isinstance(value, timedelta) and value <= timedelta(0):
+            raise ValueError(f"SCORER_REPORT_RETENTION={value} must be positive")
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        match = _RETENTION.match(value)
+        if match is None or float(match.group(1)) <= 0:
+            raise ValueError(
+                f"SCORER_REPORT_RETENTION={value!r} is not a duration like 30d, 12h or 45m "
+                "(empty keeps every report)"
+            )
+        return timedelta(**{_RETENTION_UNITS[match.group(2)]: float(match.group(1))})
 
     def resolved_admin_key(self) -> str | None:
         """The admin key from ``admin_key`` or, failing that, ``admin_key_file``."""

@@ -22,7 +22,12 @@ def drift(
         typer.Option(help="A Parquet file or folder to check instead of the model's log."),
     ] = None,
     since: Annotated[str, typer.Option(help="Window of the log to check, back from now.")] = "24h",
-    out: Annotated[Path | None, typer.Option(help="Folder for the reports.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the reports; default: the model's, <data dir>/reports/MODEL."
+        ),
+    ] = None,
 ) -> None:
     """Compare recent predictions with the training reference; write JSON and HTML reports."""
     from jobs.drift_check import drift_check
@@ -36,9 +41,10 @@ def drift(
         model,
         end=datetime.now(UTC),
         window=parse_duration(since),
-        out_dir=out or settings.data_dir / "reports",
+        out_dir=out,
         cooldown=parse_duration(settings.retrain_cooldown),
         current=current,
+        retention=settings.report_retention,
     )
     typer.echo(result.report.summary())
     typer.echo(f"report: {result.json_path}\n        {result.html_path}")

@@ -319,6 +319,15 @@ def test_drift_writes_json_and_html_reports_and_prints_a_summary(
     assert str(html_path) in out
 
 
+def test_drift_into_the_models_reports_folder_updates_its_index(own_served: Place) -> None:
+    assert_ok(own_served.run("drift", "--model", "fraud"))
+    folder = own_served.data_dir / "reports" / "fraud"
+    [json_path] = folder.glob("drift-fraud-*.json")
+    index = (folder / "index.html").read_text()
+    assert index.count('<tr class="run">') == 1
+    assert f'href="{json_path.with_suffix(".html").name}"' in index
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -378,7 +387,7 @@ def test_jobs_run_drift_records_the_run_and_writes_the_reports(own_served: Place
     report = json.loads(Path(produced["report_json"]).read_text())
     assert (report["model"], report["window"]["rows"]) == ("fraud", 400)
     assert Path(produced["report_html"]).is_file()
-    assert Path(produced["report_json"]).parent == own_served.data_dir / "reports"
+    assert Path(produced["report_json"]).parent == own_served.data_dir / "reports" / "fraud"
 
 
 def test_jobs_run_retrain_changes_only_its_own_registry(own_served: Place, data_dir: Path) -> None:
