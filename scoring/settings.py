@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     access_log: bool = False
     """Log a line per HTTP request (uvicorn's access log): off by default, for speed."""
 
+    metrics_dir: Path | None = None
+    """Where the workers of one service keep their metrics, so that ``/metrics`` counts them
+    all (prometheus_client's multiprocess mode). ``scorer serve`` sets it for its workers, to
+    a fresh folder under ``data_dir`` for each run; unset, each process counts its own."""
+
     max_batch_rows: int = Field(default=5000, ge=1)
     """Largest number of entity rows accepted in one scoring request (413 above)."""
 

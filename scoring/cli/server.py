@@ -44,6 +44,7 @@ def serve(
     from features.store import open_feature_store
     from scoring.model.registry import ModelRegistry
     from scoring.serving.service import load_served
+    from scoring.serving.worker_metrics import metrics_dir_for_workers
 
     settings = settings_from(host=host, port=port, workers=workers)
     # A worker that cannot open the feature repo or load the models (an unknown default
@@ -53,11 +54,13 @@ def serve(
     with native_stderr_dropped():
         load_served(ModelRegistry(settings.models_dir), settings.default_model)
     open_feature_store(settings.feature_repo, settings.online_store)
-    uvicorn.run(
-        "scoring.web.app:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers or os.cpu_count() or 1,
-        **uvicorn_options(settings),
-    )
+    # One /metrics for all workers: they share a folder this run empties and removes.
+    with metrics_dir_for_workers(settings.data_dir):
+        uvicorn.run(
+            "scoring.web.app:app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers or os.cpu_count() or 1,
+            **uvicorn_options(settings),
+        )

@@ -19,6 +19,7 @@ import numpy as np
 from scoring.errors import FeaturesAllMissing
 from scoring.model.encoding import BoolArray
 from scoring.model.loaded import ScoringModel
+from scoring.serving.service_metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,14 @@ def stale_matrix(
 class FeatureGaps:
     """Counts of rows without stored features and of stale features, per model; the policy."""
 
-    def __init__(self, reject: bool = False, warn_interval_s: float = WARN_INTERVAL_S) -> None:
+    def __init__(
+        self,
+        reject: bool = False,
+        warn_interval_s: float = WARN_INTERVAL_S,
+        metrics: ServiceMetrics | None = None,
+    ) -> None:
         self.reject = reject
+        self._metrics = metrics
         self.rows_without_stored: dict[str, int] = {}
         """Answered rows with no feature from the online store, by model."""
         self.stale: dict[tuple[str, str], int] = {}
@@ -71,19 +78,27 @@ class FeatureGaps:
         stored: BoolArray | None,
     ) -> None:
         """Count what one request's rows lacked; refuse it if so set and no row had anything."""
+        names = model.schema.feature_names
         if stale is not None:
             per_feature = stale.sum(axis=0).tolist()
-            for name, count in zip(model.schema.feature_names, per_feature, strict=True):
+            for name, count in zip(names, per_feature, strict=True):
                 if count:
                     key = (model.name, name)
                     self.stale[key] = self.stale.get(key, 0) + count
-        if stored is None or not missing.any() or not stored.any():
+            if self._metrics is not None:
+                self._metrics.stale_features(model.name, names, per_feature)
+        any_missing = missing.any()
+        if any_missing and self._metrics is not None:
+            self._metrics.missing_features(model.name, names, missing.sum(axis=0).tolist())
+        if stored is None or not any_missing or not stored.any():
             # Nothing missing (nearly every request), or a model needing nothing from the store.
             return
         empty = int(np.count_nonzero(missing[:, stored].all(axis=1)))
         if not empty:
             return
         self.rows_without_stored[model.name] = self.rows_without_stored.get(model.name, 0) + empty
+        if self._metrics is not None:
+            self._metrics.rows_without_stored.labels(model.name).inc(empty)
         self._warn(model.name, empty)
         if self.reject and empty == len(missing):
             raise FeaturesAllMissing(

@@ -39,6 +39,7 @@ from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, stale_matrix
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
 from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
+from scoring.serving.service_metrics import ServiceMetrics, service_metrics
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class ScoringService:
         reject_all_missing: bool = False,
         budget_s: float = math.inf,
         circuit: CircuitBreaker | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.registry = registry
         self.reader = reader
@@ -101,7 +103,10 @@ class ScoringService:
         self._shadows: set[asyncio.Task[None]] = set()
         self.shadow_failures = 0
         self.shadows_dropped = 0
-        self.gaps = FeatureGaps(reject=reject_all_missing)
+        self.metrics = metrics or service_metrics(None)
+        """Where requests, reads and feature gaps are counted as they happen."""
+        self._online_read = self.metrics.online_read
+        self.gaps = FeatureGaps(reject=reject_all_missing, metrics=self.metrics)
         """Rows without stored features and stale features, and the policy for the former."""
         self.batcher = (
             MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
@@ -119,13 +124,15 @@ class ScoringService:
         else:
             rows = [row for request in requests for row in request.rows]
             deadline = max(request.deadline for request in requests)  # see batching
-        left = deadline - time.perf_counter()
+        now = time.perf_counter()
+        left = deadline - now
         if left <= 0:
             raise DeadlineExceeded(
                 f"the request's time budget ({self.budget_s:g} s) ran out before its features "
                 "were read"
             )
         columns = await self.reader.read(model.schema.feature_service, rows, left)
+        self._online_read.observe(time.perf_counter() - now)
         matrix, missing = model.encode(columns, len(rows))
         if len(rows) <= _INLINE_PREDICT_ROWS:
             scores = model.predict(matrix)
@@ -222,6 +229,7 @@ class ScoringService:
         """Score the request's rows with the shadow version too, after the answer, unseen."""
         if len(self._shadows) >= MAX_SHADOWS_IN_FLIGHT:
             self.shadows_dropped += 1  # overloaded: the answers come first
+            self.metrics.shadow_dropped.inc()
             return
 
         async def score_shadow() -> None:
@@ -236,6 +244,7 @@ class ScoringService:
                     await self.compute(shadow, [scoring])
             except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
                 self.shadow_failures += 1
+                self.metrics.shadow_failures.inc()
                 if self.shadow_failures % 1000 == 1:  # a broken shadow fails on every request
                     log.warning(
                         "shadow %s v%d could not score request %s (%d failures so far): %s",

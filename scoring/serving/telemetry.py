@@ -1,19 +1,119 @@
-"""Prometheus metrics of one service process, collected on scrape from the live objects."""
+"""What ``/metrics`` serves: the metrics of every worker, and what this one serves.
+
+Requests, reads and feature gaps are counted as they happen (:mod:`.service_metrics`). The
+micro-batcher, the logs and the circuit breaker keep their own counts, cheaper on the request
+path: they are copied into the metrics every :data:`PUBLISH_INTERVAL_S` and before a scrape.
+What is served and what failed to load describe the registry every worker follows (each
+within ``SCORER_RELOAD_INTERVAL_S``), so they are read from the answering worker's live objects:
+during a reload, workers may legitimately differ for that long.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from features.readers import fast_redis_reader
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
+from scoring.serving.worker_metrics import all_workers, mark_worker_exited
+
+PUBLISH_INTERVAL_S = 1.0
+"""How often a worker copies the counts its objects keep into the metrics every worker sees."""
+
+
+class Telemetry:
+    """The service's metrics in one process; ``metrics_dir`` set under ``scorer serve``."""
+
+    def __init__(
+        self,
+        service: ScoringService,
+        watcher: ModelWatcher,
+        metrics_dir: Path | None,
+    ) -> None:
+        self._service = service
+        self._metrics_dir = metrics_dir
+        self._live = [ServiceCollector(service), ModelLoadCollector(watcher)]
+        self._published: dict[tuple[int, tuple[str, ...]], float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Publish the objects' counts periodically, for the scrapes other workers answer."""
+        if self._metrics_dir is not None:
+            self._task = asyncio.create_task(self._publish_periodically())
+
+    async def stop(self) -> None:
+        """Publish once more and leave the live gauges (the worker is shutting down)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.publish()
+        if self._metrics_dir is not None:
+            mark_worker_exited(self._metrics_dir)
+
+    async def _publish_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(PUBLISH_INTERVAL_S)
+            self.publish()
+
+    def render(self, *files: Collector) -> bytes:
+        """Every worker's metrics, this one's state, and ``files``' (the same for every worker)."""
+        self.publish()
+        live = CollectorRegistry(auto_describe=False)
+        for collector in (*self._live, *files):
+            live.register(collector)
+        if self._metrics_dir is not None:
+            counted = all_workers(self._metrics_dir)
+        else:
+            assert self._service.metrics.registry is not None
+            counted = self._service.metrics.registry
+        return generate_latest(counted) + generate_latest(live)
+
+    def publish(self) -> None:
+        """Copy the counts the micro-batcher, the logs and the circuit keep into the metrics."""
+        service = self._service
+        metrics = service.metrics
+        circuit = service.circuit
+        metrics.circuit_open.set(1 if circuit is not None and circuit.is_open else 0)
+        batcher = service.batcher
+        if batcher is not None:
+            self._add(metrics.microbatch_batches, (), batcher.batches)
+            self._add(metrics.microbatch_requests, (), batcher.requests)
+        logs = (("predictions", service.prediction_log), ("labels", service.feedback_log))
+        for name, log in logs:
+            if log is None:
+                continue
+            c = log.writer.counters()
+            for outcome, value in (
+                ("appended", c.rows_appended),
+                ("written", c.rows_written),
+                ("dropped", c.rows_dropped),
+                ("recovered", c.rows_recovered),
+            ):
+                self._add(metrics.log_rows, (name, outcome), value)
+            self._add(metrics.log_write_errors, (name,), c.write_errors)
+            self._add(metrics.log_spool_errors, (name,), c.spool_errors)
+            metrics.log_rows_buffered.labels(name).set(c.rows_buffered)
+            metrics.log_bytes_buffered.labels(name).set(c.bytes_buffered)
+
+    def _add(self, counter: Counter, labels: tuple[str, ...], total: float) -> None:
+        """Bring ``counter`` up to ``total``, a count kept elsewhere that only grows."""
+        key = (id(counter), labels)
+        delta = total - self._published.get(key, 0.0)
+        if delta > 0:
+            (counter.labels(*labels) if labels else counter).inc(delta)
+            self._published[key] = total
 
 
 class ServiceCollector(Collector):
-    """Served versions (champion, canary, shadow), micro-batching, shadow and log counters."""
+    """Served versions (champion, canary, shadow) and the online store's loaded marker."""
 
     def __init__(self, service: ScoringService) -> None:
         self._service = service
@@ -40,70 +140,6 @@ class ServiceCollector(Collector):
             if serving.shadow is not None:
                 shadow.add_metric([name], serving.shadow.version)
         yield from (served, canary, weight, shadow)
-        yield CounterMetricFamily(
-            "scorer_shadow_failures", "Shadow scorings that failed (the answers were not affected)",
-            value=self._service.shadow_failures,
-        )  # fmt: skip
-        yield CounterMetricFamily(
-            "scorer_shadow_dropped", "Shadow scorings skipped because too many were in flight",
-            value=self._service.shadows_dropped,
-        )  # fmt: skip
-        yield from self._feature_gaps()
-        circuit = self._service.circuit
-        yield GaugeMetricFamily(
-            "scorer_online_store_circuit_open",
-            "1 while the online store's circuit is open (reads refused at once), else 0",
-            value=1 if circuit is not None and circuit.is_open else 0,
-        )
-        batcher = self._service.batcher
-        if batcher is not None:
-            yield CounterMetricFamily(
-                "scorer_microbatch_batches", "Computations run by the micro-batcher",
-                value=batcher.batches,
-            )  # fmt: skip
-            yield CounterMetricFamily(
-                "scorer_microbatch_requests", "Requests answered through the micro-batcher",
-                value=batcher.requests,
-            )  # fmt: skip
-        logs = [
-            ("predictions", self._service.prediction_log),
-            ("labels", self._service.feedback_log),
-        ]
-        rows = CounterMetricFamily(
-            "scorer_log_rows", "Rows by log and outcome", labels=["log", "outcome"]
-        )
-        buffered = GaugeMetricFamily(
-            "scorer_log_rows_buffered", "Rows not yet written", labels=["log"]
-        )
-        errors = CounterMetricFamily(
-            "scorer_log_write_errors", "Failed file writes", labels=["log"]
-        )
-        buffered_bytes = GaugeMetricFamily(
-            "scorer_log_bytes_buffered", "Bytes of rows not yet written", labels=["log"]
-        )
-        spool_errors = CounterMetricFamily(
-            "scorer_log_spool_errors", "Appends the spool could not take", labels=["log"]
-        )
-        for name, log in logs:
-            if log is None:
-                continue
-            c = log.writer.counters()
-            rows.add_metric([name, "appended"], c.rows_appended)
-            rows.add_metric([name, "written"], c.rows_written)
-            rows.add_metric([name, "dropped"], c.rows_dropped)
-            rows.add_metric([name, "recovered"], c.rows_recovered)
-            buffered.add_metric([name], c.rows_buffered)
-            errors.add_metric([name], c.write_errors)
-            buffered_bytes.add_metric([name], c.bytes_buffered)
-            spool_errors.add_metric([name], c.spool_errors)
-        yield rows
-        yield buffered
-        yield errors
-        yield buffered_bytes
-        yield spool_errors
-
-    def _feature_gaps(self) -> Iterator[Metric]:
-        """Whether the online store holds what was loaded; rows without it; stale features."""
         reader = fast_redis_reader(self._service.reader)
         if reader is not None and reader.loaded_marker.last is not None:
             yield GaugeMetricFamily(
@@ -111,23 +147,6 @@ class ServiceCollector(Collector):
                 "1 while the online store holds the marker materialization leaves, 0 once lost",
                 value=int(reader.loaded_marker.last),
             )  # fmt: skip
-        gaps = self._service.gaps
-        empty = CounterMetricFamily(
-            "scorer_rows_without_stored_features",
-            "Rows scored with none of their stored (not on-demand) features",
-            labels=["model"],
-        )
-        for model, count in gaps.rows_without_stored.items():
-            empty.add_metric([model], count)
-        yield empty
-        stale = CounterMetricFamily(
-            "scorer_features_stale",
-            "Feature values older than their view's ttl, scored as missing",
-            labels=["model", "feature"],
-        )
-        for (model, feature), count in gaps.stale.items():
-            stale.add_metric([model, feature], count)
-        yield stale
 
 
 class ModelLoadCollector(Collector):

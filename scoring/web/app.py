@@ -22,6 +22,8 @@ from scoring.serving.catalog import ModelCatalog
 from scoring.serving.job_metrics import JobMetricsCollector
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService, load_served
+from scoring.serving.service_metrics import service_metrics
+from scoring.serving.telemetry import Telemetry
 from scoring.settings import Settings
 from scoring.web.limits import BodyLimits
 from scoring.web.problems import install_problem_handlers
@@ -44,6 +46,7 @@ class State(TypedDict):
     catalog: ModelCatalog
     watcher: ModelWatcher
     job_metrics: JobMetricsCollector
+    telemetry: Telemetry
     admin_key: str | None
 
 
@@ -71,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         for started in (prediction_log, feedback_log):
             if started is not None:
                 started.start()
+        metrics = service_metrics(settings.metrics_dir)
         service = ScoringService(
             registry,
             reader,
@@ -82,11 +86,14 @@ def create_app(settings: Settings) -> FastAPI:
             reject_all_missing=settings.all_missing == "reject",
             budget_s=settings.online_timeout_s,
             circuit=circuit,
+            metrics=metrics,
         )
         if service.batcher is not None:
             service.batcher.start()
         watcher = ModelWatcher(service, settings.default_model, settings.reload_interval_s)
         watcher.start()
+        telemetry = Telemetry(service, watcher, settings.metrics_dir)
+        telemetry.start()
         await service.warm_up()
         # Everything loaded so far lives as long as the process. Frozen, it is left out of
         # the collector's full passes, which otherwise stall the loop for 100 ms and more
@@ -110,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "catalog": ModelCatalog(service),
                 "watcher": watcher,
                 "job_metrics": JobMetricsCollector(settings.data_dir),
+                "telemetry": telemetry,
                 "admin_key": settings.resolved_admin_key(),
             }
         finally:
@@ -123,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
                 if stopping is not None:
                     counters = await asyncio.to_thread(stopping.close)
                     log.info("%s closed: %s", stopping.writer.root, counters)
+            await telemetry.stop()  # after the logs: their last counts are published
             await reader.close()
             gc.set_threshold(*previous_thresholds)
 

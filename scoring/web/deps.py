@@ -17,6 +17,7 @@ from scoring.serving.catalog import ModelCatalog
 from scoring.serving.job_metrics import JobMetricsCollector
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.service import ScoringService
+from scoring.serving.telemetry import Telemetry
 from scoring.settings import Settings
 
 
@@ -43,6 +44,11 @@ async def _watcher(request: Request) -> ModelWatcher:
 async def _job_metrics(request: Request) -> JobMetricsCollector:
     collector: JobMetricsCollector = request.state.job_metrics
     return collector
+
+
+async def _telemetry(request: Request) -> Telemetry:
+    telemetry: Telemetry = request.state.telemetry
+    return telemetry
 
 
 async def _admin(request: Request) -> None:
@@ -79,4 +85,5 @@ ServiceDep = Annotated[ScoringService, Depends(_service)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 WatcherDep = Annotated[ModelWatcher, Depends(_watcher)]
 JobMetricsDep = Annotated[JobMetricsCollector, Depends(_job_metrics)]
+TelemetryDep = Annotated[Telemetry, Depends(_telemetry)]
 AdminDep = Annotated[None, Depends(_admin)]

@@ -36,6 +36,9 @@ PROBLEM_JSON = "application/problem+json"
 DETAIL_LIMIT = 2000
 """Characters of ``detail`` at most: whatever a message quotes, an answer stays small."""
 
+CLIENT_GONE = 499
+"""The status of a request whose client hung up before its body arrived (as nginx logs it)."""
+
 LISTED_ERRORS = 20
 """Validation errors listed at most in one answer."""
 
@@ -75,6 +78,17 @@ def status_of(exc: Exception) -> tuple[int, str]:
     return next((s, t) for error_type, s, t in STATUS if isinstance(exc, error_type))
 
 
+def status_code(exc: Exception) -> int:
+    """The status the handlers below answer ``exc`` with (500: none of them handles it)."""
+    if isinstance(exc, ScoringError | FeatureStoreError):
+        return status_of(exc)[0]
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    if isinstance(exc, ClientDisconnect):
+        return CLIENT_GONE
+    return 500
+
+
 def http_problem(exc: HTTPException) -> JSONBody:
     """A problem+json response for Starlette's and FastAPI's own HTTP errors, and ours."""
     headers = dict(exc.headers) if exc.headers else None
@@ -109,7 +123,7 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
     async def on_client_gone(_request: Request, _exc: Exception) -> Response:
         # The client hung up before its body arrived: nobody reads this answer, and it is no
         # server error (nginx logs the same case as 499).
-        return Response(status_code=499)
+        return Response(status_code=CLIENT_GONE)
 
     app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(ScoringError, on_domain_error)

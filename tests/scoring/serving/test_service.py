@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import generate_latest
 
 import scoring.serving.service
 from features.readers import FeatureReader, make_online_reader
@@ -23,7 +23,6 @@ from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.request import ScoreRequest
 from scoring.serving.routing import ServedVersions
 from scoring.serving.service import ScoringService, ServedModels, load_served
-from scoring.serving.telemetry import ServiceCollector
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
@@ -122,10 +121,9 @@ async def eventually(condition: Callable[[], bool], what: str, timeout_s: float 
 
 
 def metrics_text(service: ScoringService) -> str:
-    """What ``GET /metrics`` serves for this service."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServiceCollector(service))
-    return generate_latest(registry).decode()
+    """What ``GET /metrics`` serves of this service's counts."""
+    assert service.metrics.registry is not None
+    return generate_latest(service.metrics.registry).decode()
 
 
 # Routing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from features.store import open_feature_store
 from jobs.demo.redis_server import LocalRedisServer, free_port
@@ -83,6 +85,33 @@ def test_values_older_than_the_ttl_are_missing_stale_logged_and_counted(
         row = by_customer[entity["customer_id"]]
         assert row["stale_count"] == len(prediction["stale"])
         assert row["missing_count"] == len(prediction["missing"])
+
+
+def test_metrics_count_missing_and_stale_values_per_feature(
+    loaded: Settings, demo_repo: DemoRepo
+) -> None:
+    entities, old = rows(demo_repo)
+    with TestClient(create_app(loaded)) as client:
+        client.post("/score", json={"entities": [entities[-1]]})  # fresh: nothing missing
+        fresh_only = client.get("/metrics").text
+        predictions = []
+        for _ in range(2):
+            predictions += client.post("/score", json={"entities": entities}).json()["predictions"]
+        families = text_string_to_metric_families(client.get("/metrics").text)
+    assert "scorer_features_missing_total{" not in fresh_only
+    assert "scorer_features_stale_total{" not in fresh_only
+    counted: dict[str, dict[str, float]] = {"missing": {}, "stale": {}}
+    for family in families:
+        for sample in family.samples:
+            kind = sample.name.removeprefix("scorer_features_").removesuffix("_total")
+            if kind in counted and sample.name.endswith("_total"):
+                assert sample.labels["model"] == "fraud"
+                counted[kind][sample.labels["feature"]] = sample.value
+    for kind, by_feature in counted.items():
+        expected = Counter(name for p in predictions for name in p[kind])
+        assert by_feature == {name: float(n) for name, n in expected.items()}, kind
+    assert set(counted["stale"]) == ACTIVITY
+    assert counted["stale"]["customer_activity__txn_count_1h"] == 2 * sum(old)
 
 
 def test_serve_turns_enforcement_off(loaded: Settings, demo_repo: DemoRepo) -> None:
