@@ -10,14 +10,12 @@ from collections import Counter
 from pathlib import Path
 
 import httpx2 as httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.settings import Settings
 from tests.scoring.test_serve_process import sample_entities
+from tests.utils.metrics import Samples, parse_samples, select
 from tests.utils.repo import DemoRepo
 from tests.utils.server import ServerProcess
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 UNKNOWN_MODEL = "no-such-model-7f3a"
 GARBAGE_PATH = "/score-garbage-9c1e"
@@ -26,18 +24,12 @@ GARBAGE_PATH = "/score-garbage-9c1e"
 def scrape(url: str) -> tuple[str, Samples]:
     """One scrape on a fresh connection: its text, and its samples by name and labels."""
     text = httpx.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=10).text
-    samples = {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-    return text, samples
+    return text, parse_samples(text)
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
     """The sum of the samples named ``name`` whose labels include ``labels``."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= ls)
+    return sum(select(samples, name, **labels).values())
 
 
 def log_writers(data_dir: Path) -> set[int]:
