@@ -85,7 +85,8 @@ class Prometheus:
 
 @pytest.fixture
 def server(own_settings: Settings) -> Iterator[ServerProcess]:
-    server = ServerProcess(own_settings, workers=2).start()
+    # Two workers import Feast at once: on a busy machine that alone takes a minute.
+    server = ServerProcess(own_settings, workers=2).start(timeout_s=180)
     try:
         yield server
     finally:
