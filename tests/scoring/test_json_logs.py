@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import httpx2 as httpx
 
 from jobs.demo.redis_server import LocalRedisServer, free_port
+from jobs.records import read_records
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
 from tests.utils.server import ServerProcess
@@ -113,6 +115,41 @@ def test_jobs_run_materialize_logs_only_json(demo_repo: DemoRepo, tmp_path: Path
     # stdout is the run record, for scripts: one JSON object, on one line too.
     [line] = done.stdout.strip().splitlines()
     assert json.loads(line)["outcome"] == "ok"
+
+
+def test_the_scheduler_logs_only_json(demo_repo: DemoRepo, tmp_path: Path) -> None:
+    repo = tmp_path / "feature_repo"
+    shutil.copytree(demo_repo.path, repo)
+    runs = tmp_path / "data" / "jobs" / "runs"
+    with LocalRedisServer(free_port(), tmp_path / "redis") as redis_server:
+        env = json_env(
+            SCORER_FEATURE_REPO=str(repo),
+            SCORER_DATA_DIR=str(tmp_path / "data"),
+            SCORER_ONLINE_STORE=redis_server.connection_string,
+            SCORER_SCHEDULE_MATERIALIZE="every 1s",
+            SCORER_SCHEDULE_DRIFT="",
+        )
+        with open(tmp_path / "jobs.log", "wb") as out:
+            proc = subprocess.Popen([SCORER, "jobs"], env=env, stdout=out, stderr=out)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                if any(r.outcome == "ok" for r in read_records(runs, "materialize")):
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+    text = (tmp_path / "jobs.log").read_text()
+    assert code == 0, text
+    records = json_lines(text)
+    assert any(r["logger"].startswith("apscheduler") for r in records), text  # a library's INFO
+    assert any(r["message"].startswith("materialize: ok") for r in records), text
+    assert any(r["logger"] == "prints" for r in records), text  # Feast's progress
 
 
 def test_a_cli_mistake_is_one_json_line(tmp_path: Path) -> None:
