@@ -95,7 +95,8 @@ def entry_from_json(stem: str, data: dict[str, Any], has_html: bool = True) -> R
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    # To the second, as the reports' names: runs minutes apart stay apart.
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _fmt(value: float | None) -> str:

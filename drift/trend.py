@@ -61,8 +61,14 @@ def _y_range(values: list[float], floor: float | None) -> tuple[float, float, fl
 
 
 def _stamp(moment: datetime, span_s: float) -> str:
-    # Within two days the hour says more than the date; beyond, the date is enough.
-    return moment.astimezone(UTC).strftime("%m-%d %H:%M" if span_s <= 2 * 86400 else "%Y-%m-%d")
+    # As precise as the span needs: seconds for runs minutes apart, the date alone past days.
+    if span_s <= 600:
+        pattern = "%H:%M:%S"
+    elif span_s <= 2 * 86400:
+        pattern = "%m-%d %H:%M"
+    else:
+        pattern = "%Y-%m-%d"
+    return moment.astimezone(UTC).strftime(pattern)
 
 
 def line_chart(

@@ -99,7 +99,7 @@ def describe(duration: timedelta) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _links(run: RunRef | None, json_name: str, previous: ReportEntry | None) -> ReportLinks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -142,3 +143,22 @@ def test_a_reports_links_bar_can_be_rewritten_in_place(
     # The rest of the page is untouched.
     assert page.split('<nav class="runs">')[0] in replace_nav(page, ReportLinks())
     assert render_html(report) == re.sub(r'<nav class="runs">.*?</nav>', "", page)
+
+
+def test_runs_seconds_apart_stay_apart_in_the_table_and_on_the_time_axis(
+    synthetic: Synthetic, write_log: Callable[..., pa.Table], tmp_path: Path
+) -> None:
+    write_log(tmp_path, 2_000, seed=7)
+    first = _entry(_report(synthetic, tmp_path, 5), "drift-fraud-0")
+    entries = [
+        replace(
+            first, stem=f"drift-fraud-{i}", generated_at=first.generated_at + timedelta(seconds=i)
+        )
+        for i in range(3)
+    ]
+    dom = _parse(render_index(MODEL, entries, ""))
+    times = [row.text.split(" UTC")[0] for row in dom.find("tr", "run")]
+    assert len(set(times)) == 3
+    ticks = [t.text for t in dom.find("text") if t.text.endswith(" UTC")]
+    assert len(ticks) == 12  # six on the PSI chart's axis, six on the AUC chart's
+    assert ticks[0] != ticks[5]
