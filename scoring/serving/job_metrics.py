@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from drift.decision import Action
+from drift.publish import REPORTS_FOLDER
 from scoring.log.job_runs import (
     OUTCOMES,
     JobSchedule,
@@ -110,7 +111,7 @@ class JobMetricsCollector(Collector):
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self._reports = LatestDriftReports(data_dir / "reports")  # where the drift job writes
+        self._reports = LatestDriftReports(data_dir / REPORTS_FOLDER)
         self._runs = WatchedFolder(runs_dir(data_dir))
         self._logs: dict[str, JobRunLog] = {}
         self._schedules = WatchedFile(schedule_file(data_dir), parse_schedules)

@@ -12,8 +12,9 @@ import orjson
 
 from scoring.serving.watched_files import Listing, WatchedFile, WatchedFolder
 
-# ``drift-<model>-<UTC stamp>.json`` (drift.publish.report_stem), in the reports folder or in
-# a folder of its own per model; the stamp orders one model's reports.
+# ``drift-<model>-<UTC stamp>.json`` (drift.publish.report_stem), in a folder of its own per
+# model (drift.publish.model_reports_dir) or, written before those, in the reports folder
+# itself; the stamp orders one model's reports.
 _REPORT_NAME = re.compile(r"^drift-(?:(?P<prefix>.*)-)?(?P<stamp>\d{8}T\d{6}Z)\.json$")
 
 
