@@ -27,11 +27,31 @@ app.command()(traffic.simulate)
 app.add_typer(registry.models_app, name="models")
 
 
+def _run(log_lines: bool) -> None:
+    """Run the app; with json logs, click's own mistakes (an unknown option, a missing
+    value) end as one log line too, rather than in a box drawn for a terminal."""
+    if not log_lines:
+        app()
+        return
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors
+        if exc.format_message():  # none when no command was given: the help was printed
+            terminal.error(exc.format_message())
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:  # Ctrl-C
+        terminal.error("aborted")
+        raise SystemExit(1) from None
+    if isinstance(code, int) and code:  # typer.Exit(code) is returned here, not raised
+        raise SystemExit(code)
+
+
 def main() -> None:
     """Console-script entry point: our errors end in one clear line, not a traceback."""
-    terminal.log_lines(log_format())
+    chosen = log_format()
+    terminal.log_lines(chosen)
     try:
-        app()
+        _run(log_lines=chosen == "json")
     except (ScoringError, FeatureStoreError, FileNotFoundError, RuntimeError, ValueError) as exc:
         terminal.error(str(exc))
         raise SystemExit(1) from None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.records import read_records
@@ -152,14 +153,23 @@ def test_the_scheduler_logs_only_json(demo_repo: DemoRepo, tmp_path: Path) -> No
     assert any(r["logger"] == "prints" for r in records), text  # Feast's progress
 
 
-def test_a_cli_mistake_is_one_json_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["jobs", "run", "nosuch"], 1, "unknown job 'nosuch'"),  # ours
+        (["models", "promote", "--model"], 2, "Option '--model' requires an argument."),  # click's
+        (["nosuch"], 2, "No such command 'nosuch'."),
+    ],
+)
+def test_a_cli_mistake_is_one_json_line(
+    tmp_path: Path, args: list[str], code: int, said: str
+) -> None:
     env = json_env(SCORER_DATA_DIR=str(tmp_path / "data"))
     done = subprocess.run(
-        [SCORER, "jobs", "run", "nosuch"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode in (1, 2), done.stderr
+        [SCORER, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == code, done.stderr
     assert done.stdout == ""
     [record] = json_lines(done.stderr)
     assert record["level"] == "ERROR"
-    assert "unknown job 'nosuch'" in record["message"]
+    assert said in record["message"]
