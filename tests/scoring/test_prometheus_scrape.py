@@ -85,8 +85,7 @@ class Prometheus:
 
 @pytest.fixture
 def server(own_settings: Settings) -> Iterator[ServerProcess]:
-    # Two workers import Feast at once: on a busy machine that alone takes a minute.
-    server = ServerProcess(own_settings, workers=2).start(timeout_s=180)
+    server = ServerProcess(own_settings, workers=2).start()
     try:
         yield server
     finally:

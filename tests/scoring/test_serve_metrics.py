@@ -73,8 +73,7 @@ def test_every_scrape_counts_every_worker_exactly(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
     env = {"SCORER_LOG_FLUSH_INTERVAL_S": "0.1"}
-    # Two workers import Feast at once: on a busy machine that alone takes a minute.
-    server = ServerProcess(own_settings, workers=2, extra_env=env).start(timeout_s=180)
+    server = ServerProcess(own_settings, workers=2, extra_env=env).start()
     try:
         statuses = send(server.url, sample_entities(demo_repo, 100))
         assert statuses == {200: 60, 404: 7, 422: 8}
@@ -113,8 +112,7 @@ def test_a_killed_worker_keeps_its_counts_and_leaves_the_live_gauges(
     own_settings: Settings, demo_repo: DemoRepo
 ) -> None:
     env = {"SCORER_LOG_FLUSH_INTERVAL_S": "0.1"}
-    # Two workers import Feast at once: on a busy machine that alone takes a minute.
-    server = ServerProcess(own_settings, workers=2, extra_env=env).start(timeout_s=180)
+    server = ServerProcess(own_settings, workers=2, extra_env=env).start()
     assert server.process is not None
     folders = list((own_settings.data_dir / ".metrics").iterdir())
     assert [f.name.rpartition("-")[2] for f in folders] == [str(server.process.pid)]

@@ -35,7 +35,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60) -> ServerProcess:
+    def start(self, timeout_s: float = 180) -> ServerProcess:
+        # Bounds a wait, asserts no speed: on a busy machine, two workers importing Feast at
+        # once take a minute before they even start.
         s = self.settings
         env = {
             **os.environ,
