@@ -22,23 +22,29 @@ CONFIG = """\
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: {rules}
 scrape_configs:
   - job_name: scorer
+    honor_labels: true  # as compose's: the job metrics' own `job` label is kept
     static_configs:
       - targets: ["{target}"]
 """
 
 
 class Prometheus:
-    """A ``prometheus`` server of the test's own, scraping one target every second."""
+    """A ``prometheus`` server of the test's own, scraping one target every second.
 
-    def __init__(self, folder: Path, target: str) -> None:
+    With ``rules``, it evaluates those rule files every second too.
+    """
+
+    def __init__(self, folder: Path, target: str, rules: list[Path] | None = None) -> None:
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         if not Path(binary).is_file():
             pytest.fail("this test needs Prometheus: install Debian's `prometheus` package")
         folder.mkdir(parents=True, exist_ok=True)
         config = folder / "prometheus.yml"
-        config.write_text(CONFIG.format(target=target))
+        config.write_text(CONFIG.format(target=target, rules=[str(r) for r in rules or []]))
         self.url = f"http://127.0.0.1:{free_port()}"
         self.log = folder / "prometheus.log"
         with open(self.log, "wb") as log:

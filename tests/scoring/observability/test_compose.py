@@ -53,3 +53,4 @@ def test_prometheus_and_grafana_mount_the_observability_files() -> None:
     scrape = yaml.safe_load((ROOT / "scoring/observability/prometheus.yml").read_text())
     [job] = scrape["scrape_configs"]
     assert job["static_configs"] == [{"targets": ["api:8000"]}]
+    assert job["honor_labels"] is True  # the job metrics' `job` label, which the rules use
