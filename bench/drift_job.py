@@ -127,7 +127,7 @@ def write_synthetic_model(models_dir: Path, seed: int = 5, rows: int = 50_000) -
     categorical = [j for j, s in enumerate(schema.features) if s.kind is FeatureKind.CATEGORICAL]
     booster = lgb.train(
         {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": seed},
-        lgb.Dataset(matrix, label, feature_name=schema.feature_names,
+        lgb.Dataset(matrix, label, feature_name=list(schema.feature_names),
                     categorical_feature=categorical),
         num_boost_round=30,
     )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +81,10 @@ class ServiceSchema:
     request_fields: tuple[InputField, ...]
     features: tuple[FeatureSpec, ...]
 
-    @property
-    def feature_names(self) -> list[str]:
-        """Feature names in model order."""
-        return [f.name for f in self.features]
+    @functools.cached_property
+    def feature_names(self) -> tuple[str, ...]:
+        """Feature names in model order (worked out once: every request asks)."""
+        return tuple(f.name for f in self.features)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, as stored in a model manifest."""

@@ -140,7 +140,7 @@ def train_model(
     dtrain = lgb.Dataset(
         matrix[:fit_rows],
         y_train[:fit_rows],
-        feature_name=schema.feature_names,
+        feature_name=list(schema.feature_names),
         categorical_feature=categorical,
         free_raw_data=False,
     )

@@ -192,26 +192,21 @@ class ScoringService:
         negative, positive = post.labels
         score_list: list[float] = scores.tolist()
         labels = [positive if p else negative for p in post.positive(scores).tolist()]
-        # Most rows miss nothing: only rows that do pay for building their list of names.
-        with_missing: list[bool] = np.asarray(missing.any(axis=1)).tolist()
-        stale = computed.stale
-        with_stale: list[bool] = (
-            [False] * n if stale is None else np.asarray(stale.any(axis=1)).tolist()
-        )
-        names_array = np.array(names, dtype=object)
-        predictions: list[dict[str, Any]] = []
-        for i in range(n):
-            prediction: dict[str, Any] = {
-                "score": score_list[i],
-                "label": labels[i],
-                "missing": names_array[missing[i]].tolist() if with_missing[i] else [],
-                "stale": [],
-            }
-            if stale is not None and with_stale[i]:
-                prediction["stale"] = names_array[stale[i]].tolist()
-            if request.include_features:
+        predictions: list[dict[str, Any]] = [
+            {"score": score, "label": label, "missing": [], "stale": []}
+            for score, label in zip(score_list, labels, strict=True)
+        ]
+        # Most requests miss nothing: only rows that do pay for building their lists of names.
+        if missing.any():
+            for i in np.flatnonzero(missing.any(axis=1)).tolist():
+                predictions[i]["missing"] = [names[j] for j in np.flatnonzero(missing[i]).tolist()]
+        stale = computed.stale  # None unless some value was stale
+        if stale is not None:
+            for i in np.flatnonzero(stale.any(axis=1)).tolist():
+                predictions[i]["stale"] = [names[j] for j in np.flatnonzero(stale[i]).tolist()]
+        if request.include_features:
+            for i, prediction in enumerate(predictions):
                 prediction["features"] = {name: columns[name][i] for name in names}
-            predictions.append(prediction)
         return {
             "request_id": request_id,
             "model": model.name,
