@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from scoring.web.client_deadlines import BODY_DEADLINE, BodyDeadline
 from scoring.web.problems import http_problem
 
 
@@ -33,8 +33,10 @@ class BodyLimits:
     A ``Content-Length`` over the limit is refused before a byte of the body is read; a chunked
     body is counted as it arrives and refused as soon as it passes the limit, so a worker never
     holds more than the limit of one request. A body still arriving ``timeout_s`` after its
-    headers is answered 408. The errors are raised from ``receive`` inside the route, whose
-    exception handlers answer them as problem+json.
+    headers is answered 408: under :class:`~scoring.web.client_deadlines.ClientDeadlineProtocol`
+    (``scorer serve``) the server keeps that time; under any other server a timer around each
+    ``receive`` does. The errors are raised from ``receive`` inside the route, whose exception
+    handlers answer them as problem+json.
 
     A 413 leaves the connection open: uvicorn discards the rest of the body, and the client,
     still sending, gets to read the answer (closing with unread data would reset the connection
@@ -51,11 +53,40 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = _content_length(scope)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await http_problem(BodyTooLarge(self.max_bytes))(scope, receive, send)
             return
+        deadline = scope.get("extensions", {}).get(BODY_DEADLINE)
+        if isinstance(deadline, BodyDeadline):  # the server keeps the time: no timer here
+            await self.app(scope, self._counted(receive, deadline), send)
+        else:
+            await self.app(scope, self._timed(receive), send)
 
+    def _counted(self, receive: Receive, deadline: BodyDeadline) -> Receive:
+        """``receive``, counting the body and answering 408 once the server says it is late."""
+        max_bytes = self.max_bytes
+        received = 0
+        body_done = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, body_done
+            message = await receive()
+            if body_done:  # later calls wait for a disconnect, which may take as long as it likes
+                return message
+            if deadline.expired:
+                raise BodyTimeout(deadline.timeout_s)
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
+                body_done = not message.get("more_body", False)
+            return message
+
+        return limited_receive
+
+    def _timed(self, receive: Receive) -> Receive:
+        """``receive``, counting the body and timing it out itself (any other ASGI server)."""
         max_bytes = self.max_bytes
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         received = 0
@@ -77,4 +108,12 @@ class BodyLimits:
                 body_done = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive
+
+
+def _content_length(scope: Scope) -> str | None:
+    """The request's declared ``Content-Length``, if any (header names arrive lower-cased)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return bytes(value).decode("latin-1")
+    return None
