@@ -219,6 +219,10 @@ def count_window(
     for fragment in _fragments(dataset, model, first_day, last_day):
         try:
             schema = fragment.physical_schema
+            if "score" not in schema.names:  # any Parquet file can be handed in as a window
+                raise PredictionLogError(
+                    f"{fragment.path} has no 'score' column: it is not a prediction log"
+                )
             columns = [name for name in wanted if name in schema.names]
             batches = fragment.to_batches(
                 columns=columns,

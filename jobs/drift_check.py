@@ -15,6 +15,7 @@ from drift.check import check_drift
 from drift.decision import DriftPolicy
 from drift.publish import model_reports_dir, write_report
 from drift.report import DriftReport, RunRef
+from drift.window import PredictionLogError
 from jobs.report_history import ReportFolder, publish_with_history, relative_link
 from jobs.triggers import parse_duration
 from scoring.durable import write_atomically
@@ -98,6 +99,9 @@ def drift_check(
     ``run_id`` names the drift job run that checks, whose record the report then links to.
     """
     version = registry.resolve(model, "champion")
+    log_dir = predictions_dir(data_dir, model)
+    if current is None and not log_dir.exists():
+        raise PredictionLogError(f"model {model!r} has no prediction log yet: nothing at {log_dir}")
     loaded = load_model(registry, model, version)
     manifest = loaded.manifest
     folder = registry.version_dir(model, version)
@@ -113,7 +117,7 @@ def drift_check(
         version,
         manifest.metrics.get("auc"),
         manifest.postprocess.labels[1],
-        current or predictions_dir(data_dir, model),
+        current or log_dir,
         labels_root if has_labels else None,
         start=None if current else end - window,
         end=None if current else end,

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 from feast import FeatureStore
 from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+from redis.exceptions import RedisError
 
+from features.errors import OnlineStoreUnavailable
 from features.loaded_marker import LoadedMarker, read_marker, write_marker
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,10 +80,24 @@ def materialize(
     leaves the marker. Other online stores have no marker: they load incrementally unless
     ``full`` is asked for.
     """
-    if full:
-        return materialize_all(store, end)
-    if isinstance(store.config.online_store, RedisOnlineStoreConfig) and read_marker(store) is None:
-        return materialize_all(store, end, reason=NO_MARKER)
-    result = materialize_incremental(store, end)
-    mark_loaded(store, result)
-    return result
+    try:
+        if full:
+            return materialize_all(store, end)
+        online = store.config.online_store
+        if isinstance(online, RedisOnlineStoreConfig) and read_marker(store) is None:
+            return materialize_all(store, end, reason=NO_MARKER)
+        result = materialize_incremental(store, end)
+        mark_loaded(store, result)
+        return result
+    except RedisError as exc:
+        raise OnlineStoreUnavailable(
+            f"the online store at {_address(store)} does not answer: {exc}"
+        ) from exc
+
+
+def _address(store: FeatureStore) -> str:
+    """Where the Redis online store is, for a message: its first node, never its password."""
+    online = store.config.online_store
+    if isinstance(online, RedisOnlineStoreConfig):
+        return online.connection_string.split(",")[0]
+    return type(online).__name__

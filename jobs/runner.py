@@ -19,13 +19,20 @@ from jobs.materialize import materialize
 from jobs.records import RunRecord, append_record, now_iso, record_crashed_runs
 from jobs.retrain import retrain
 from jobs.triggers import parse_duration
+from scoring.errors import RedisUnavailable, UnknownJob
 from scoring.log.job_runs import runs_dir
 from scoring.model.registry import ModelRegistry
-from scoring.settings import Settings
+from scoring.settings import Settings, variable_name
 
 log = logging.getLogger(__name__)
 
 JOBS = ("materialize", "drift", "retrain")
+
+
+def check_job_name(job: str) -> None:
+    """Raise UnknownJob unless ``job`` is one of :data:`JOBS`."""
+    if job not in JOBS:
+        raise UnknownJob(f"unknown job {job!r}; jobs are {', '.join(JOBS)}")
 
 
 class JobRunner:
@@ -45,14 +52,35 @@ class JobRunner:
             self._store = open_feature_store(self.settings.feature_repo, self.settings.online_store)
         return self._store
 
-    def run(self, job: str, models: list[str] | None = None) -> RunRecord:
-        """Run ``job`` now (for ``models``, default every model) and record how it went."""
-        if job not in JOBS:
-            raise ValueError(f"unknown job {job!r}; jobs are {', '.join(JOBS)}")
-        record = RunRecord(job=job, started_at=now_iso())
-        client = redis.Redis.from_url(
+    def check_redis(self) -> None:
+        """Raise RedisUnavailable unless the Redis holding the job locks answers a ping.
+
+        A run that cannot take its lock cannot start: a command running one job asks first,
+        so a Redis that is down is one clear error rather than a failed run's traceback.
+        """
+        client = self._lock_client()
+        kwargs = client.connection_pool.connection_kwargs
+        where = f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"  # never the password
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            variable = variable_name("redis_url" if self.settings.redis_url else "online_store")
+            raise RedisUnavailable(
+                f"Redis at {where} ({variable}) does not answer, and jobs take a lock in it: {exc}"
+            ) from exc
+        finally:
+            client.close()
+
+    def _lock_client(self) -> redis.Redis:
+        return redis.Redis.from_url(
             self.settings.service_redis_url(), socket_timeout=5, socket_connect_timeout=5
         )
+
+    def run(self, job: str, models: list[str] | None = None) -> RunRecord:
+        """Run ``job`` now (for ``models``, default every model) and record how it went."""
+        check_job_name(job)
+        record = RunRecord(job=job, started_at=now_iso())
+        client = self._lock_client()
         try:
             with job_lock(client, job, self.settings.job_lock_timeout_s) as lock:
                 if not lock:

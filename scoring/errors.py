@@ -83,3 +83,19 @@ class Forbidden(ScoringError):
 
 class DeadlineExceeded(ScoringError):
     """The request's time budget ran out before its features could be read."""
+
+
+class InvalidSetting(ScoringError, ValueError):
+    """A ``SCORER_`` variable or a command option has a value that cannot be used; it names it."""
+
+
+class UnknownJob(ScoringError, ValueError):
+    """No job of that name; the message lists the jobs there are."""
+
+
+class RedisUnavailable(ScoringError):
+    """The Redis that holds the service's locks does not answer."""
+
+
+class ServiceUnreachable(ScoringError):
+    """No scoring service answers at the URL a client command was given."""

@@ -219,3 +219,8 @@ class Settings(BaseSettings):
     def models_dir(self) -> Path:
         """Root of the model registry."""
         return self.data_dir / "models"
+
+
+def variable_name(field: str) -> str:
+    """The environment variable that sets the settings field ``field``: ``SCORER_<FIELD>``."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

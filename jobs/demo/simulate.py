@@ -20,6 +20,7 @@ from feast import FeatureStore
 from feast.data_source import PushMode
 
 from jobs.demo.data import DemoData, DemoDataConfig, generate
+from scoring.errors import ServiceUnreachable
 
 Say = Callable[[str], None]
 ACTIVITY_PUSH = "customer_activity_push"
@@ -91,6 +92,18 @@ async def send_phase(
     return result
 
 
+def check_service(url: str) -> None:
+    """Raise ServiceUnreachable unless a scoring service answers ``GET /health/live`` at ``url``."""
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health/live", timeout=5)
+    except httpx.HTTPError as exc:
+        raise ServiceUnreachable(f"no service answers at {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise ServiceUnreachable(
+            f"{url} answered GET /health/live with {response.status_code}: is it a scorer service?"
+        )
+
+
 def simulate(
     url: str,
     store: FeatureStore,
@@ -102,7 +115,11 @@ def simulate(
     config: DemoDataConfig,
     say: Say,
 ) -> tuple[PhaseResult, PhaseResult]:
-    """Run the normal phase, shift the online store, run the shifted phase."""
+    """Run the normal phase, shift the online store, run the shifted phase.
+
+    Nothing is shifted unless the service scored some of the normal phase: shifted rows in
+    the online store would only mislead the service that comes up next.
+    """
     normal = generate(config)
     say(f"phase 1: {requests:,} requests like the training data")
     first = asyncio.run(
@@ -110,6 +127,11 @@ def simulate(
     )
     say(f"  answers {dict(first.statuses)}, versions {dict(first.versions)}, "
         f"{first.labelled:,} labels sent")  # fmt: skip
+    if not first.statuses[200]:
+        raise ServiceUnreachable(
+            f"{url} scored none of the first phase's requests ({dict(first.statuses)}): "
+            "the online store was left unshifted"
+        )
     shifted = generate(DemoDataConfig(**{**config.__dict__, "shift": shift}))
     written = write_shifted_online_features(store, shifted)
     say(f"phase 2: drift knob at {shift:g}: {written:,} shifted online rows written, "

@@ -31,16 +31,22 @@ def drift(
 ) -> None:
     """Compare recent predictions with the training reference; write JSON and HTML reports."""
     from jobs.drift_check import drift_check
-    from jobs.triggers import parse_duration
+    from jobs.triggers import check_job_settings, parse_duration
+    from scoring.errors import InvalidSetting
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from()
+    check_job_settings(settings)
+    try:
+        window = parse_duration(since)
+    except InvalidSetting as exc:
+        raise InvalidSetting(f"--since {exc}") from exc
     result = drift_check(
         ModelRegistry(settings.models_dir),
         settings.data_dir,
         model,
         end=datetime.now(UTC),
-        window=parse_duration(since),
+        window=window,
         out_dir=out,
         cooldown=parse_duration(settings.retrain_cooldown),
         current=current,
@@ -59,8 +65,10 @@ def jobs(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from jobs.scheduler import run_scheduler
+    from jobs.triggers import check_job_settings
 
     settings = settings_from()
+    check_job_settings(settings)
     # Every library's INFO lines too (APScheduler's runs), in the chosen format.
     configure_logging(settings.log_format, root_level="INFO")
     with prints_logged(settings.log_format):
@@ -79,16 +87,22 @@ def jobs_run(
 
     import orjson
 
-    from jobs.runner import JobRunner
+    from jobs.runner import JobRunner, check_job_name
+    from jobs.triggers import check_job_settings
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from()
+    # The user's mistakes and a Redis that is down stop here, before a run is recorded.
+    check_job_name(name)
+    check_job_settings(settings)
     registry = ModelRegistry(settings.models_dir)
     for named in model or []:
         registry.resolve(named, "champion")  # a mistyped name is the user's, not a failed run
+    runner = JobRunner(settings, say=say)
+    runner.check_redis()
     # Feast prints its progress on stdout: keep stdout for the record, which scripts parse.
     with contextlib.redirect_stdout(sys.stderr), prints_logged(settings.log_format):
-        record = JobRunner(settings, say=say).run(name, model or None)
+        record = runner.run(name, model or None)
     # For people, indented; with json logs, one line like every other.
     indent = orjson.OPT_INDENT_2 if settings.log_format == "text" else 0
     typer.echo(orjson.dumps(asdict(record), option=indent, default=str).decode())

@@ -33,6 +33,13 @@ def train(
     promote: Annotated[
         bool, typer.Option("--promote", help="Make the new version the champion.")
     ] = False,
+    if_no_champion: Annotated[
+        bool,
+        typer.Option(
+            "--if-no-champion",
+            help="Do nothing if the model already has a champion (for set-up run at every start).",
+        ),
+    ] = False,
     repo: RepoOption = None,
 ) -> None:
     """Train a LightGBM model on point-in-time features from Feast and register it."""
@@ -41,11 +48,17 @@ def train(
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from(feature_repo=repo)
+    registry = ModelRegistry(settings.models_dir)
+    if if_no_champion:
+        champion = registry.aliases(model).champion
+        if champion is not None:
+            typer.echo(f"{model} already has a champion (v{champion}): nothing trained")
+            return
     with prints_logged(settings.log_format):
         store = open_feature_store(settings.feature_repo, settings.online_store)
         result = train_model(
             store,
-            ModelRegistry(settings.models_dir),
+            registry,
             model_name=model,
             feature_service=feature_service,
             labels=read_labels(labels),

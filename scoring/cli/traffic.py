@@ -47,11 +47,15 @@ def simulate(
 
     from features.store import open_feature_store
     from jobs.demo.data import DemoDataConfig
+    from jobs.demo.simulate import check_service
     from jobs.demo.simulate import simulate as run_simulation
     from jobs.runner import JobRunner
+    from jobs.triggers import check_job_settings
 
     settings = settings_from()
+    check_job_settings(settings)  # the drift job runs at the end: a bad setting stops it now
     base = url or f"http://{settings.host}:{settings.port}"
+    check_service(base)
     store = open_feature_store(settings.feature_repo, settings.online_store)
     run_simulation(
         base, store, requests=requests, shift=shift, concurrency=concurrency,
