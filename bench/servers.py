@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2 as httpx
@@ -102,8 +103,15 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
         if name not in _BENCH_OWNED and value is not None:
-            env[f"SCORER_{name.upper()}"] = str(value)
+            env[f"SCORER_{name.upper()}"] = _as_variable(value)
     return env
+
+
+def _as_variable(value: object) -> str:
+    """A setting's value as its ``SCORER_`` variable spells it (a duration in seconds: ``90s``)."""
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}s"
+    return str(value)
 
 
 def scorer_server(

@@ -1,0 +1,27 @@
+"""The bench hands its servers the settings it runs with, through their ``SCORER_`` variables."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bench.servers import settings_environment
+from scoring.settings import Settings
+
+
+def test_every_handed_setting_reads_back_as_the_same_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not the defaults only: a tuned duration must survive the trip too.
+    settings = Settings(report_retention=timedelta(hours=36), max_batch_rows=77)
+    env = settings_environment(settings)
+    assert env["SCORER_MAX_BATCH_ROWS"] == "77"
+    for name in list(Settings.model_fields):
+        monkeypatch.delenv(f"SCORER_{name.upper()}", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    read_back = Settings()
+    for name in env:
+        field = name.removeprefix("SCORER_").lower()
+        assert getattr(read_back, field) == getattr(settings, field), field
