@@ -110,7 +110,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 def _as_variable(value: object) -> str:
     """A setting's value as its ``SCORER_`` variable spells it (a duration in seconds: ``90s``)."""
     if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
+        return f"{value.total_seconds():f}".rstrip("0").rstrip(".") + "s"
     return str(value)
 
 
