@@ -59,36 +59,19 @@ class BodyLimits:
             return
         deadline = scope.get("extensions", {}).get(BODY_DEADLINE)
         if isinstance(deadline, BodyDeadline):  # the server keeps the time: no timer here
-            await self.app(scope, self._counted(receive, deadline), send)
-        else:
-            await self.app(scope, self._timed(receive), send)
+            await self.app(scope, self._limited(receive, deadline, None), send)
+        else:  # any other ASGI server: a timer around each receive keeps it
+            timeout_at = asyncio.get_running_loop().time() + self.timeout_s
+            await self.app(scope, self._limited(receive, None, timeout_at), send)
 
-    def _counted(self, receive: Receive, deadline: BodyDeadline) -> Receive:
-        """``receive``, counting the body and answering 408 once the server says it is late."""
+    def _limited(
+        self, receive: Receive, deadline: BodyDeadline | None, timeout_at: float | None
+    ) -> Receive:
+        """``receive``, counting the body and answering 408 once it is late.
+
+        Late by the server's word (``deadline``) or by a timer of our own (``timeout_at``).
+        """
         max_bytes = self.max_bytes
-        received = 0
-        body_done = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, body_done
-            message = await receive()
-            if body_done:  # later calls wait for a disconnect, which may take as long as it likes
-                return message
-            if deadline.expired:
-                raise BodyTimeout(deadline.timeout_s)
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > max_bytes:
-                    raise BodyTooLarge(max_bytes)
-                body_done = not message.get("more_body", False)
-            return message
-
-        return limited_receive
-
-    def _timed(self, receive: Receive) -> Receive:
-        """``receive``, counting the body and timing it out itself (any other ASGI server)."""
-        max_bytes = self.max_bytes
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
         received = 0
         body_done = False
 
@@ -96,11 +79,16 @@ class BodyLimits:
             nonlocal received, body_done
             if body_done:  # later calls wait for a disconnect, which may take as long as it likes
                 return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTimeout(self.timeout_s) from None
+            if timeout_at is None:
+                message = await receive()
+            else:
+                try:
+                    async with asyncio.timeout_at(timeout_at):
+                        message = await receive()
+                except TimeoutError:
+                    raise BodyTimeout(self.timeout_s) from None
+            if deadline is not None and deadline.expired:
+                raise BodyTimeout(deadline.timeout_s)
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
