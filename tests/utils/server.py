@@ -67,6 +67,12 @@ class ServerProcess:
         return self
 
     def _wait_ready(self, timeout_s: float) -> None:
+        """Until ``/health/ready`` answers 200 and every worker has started.
+
+        One ready worker answers the probe while another may still be importing Feast; on a
+        busy machine the first would then answer everything a test sends, and a test about
+        several workers would watch one. Each worker says once that its startup is complete.
+        """
         assert self.process is not None
         log = self.settings.data_dir / "serve.log"
         deadline = time.monotonic() + timeout_s
@@ -74,12 +80,18 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"scorer serve exited: {log.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
-                    return
+                ready = httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200
             except httpx.HTTPError:
-                pass
+                ready = False
+            if ready and self.started_workers() >= self.workers:
+                return
             time.sleep(0.2)
         raise AssertionError(f"scorer serve did not become ready: {log.read_text()}")
+
+    def started_workers(self) -> int:
+        """How many workers have completed their startup so far (replacements included)."""
+        log = self.settings.data_dir / "serve.log"
+        return log.read_bytes().count(b"Application startup complete.")
 
     def wait(self, timeout_s: float = 60) -> int:
         assert self.process is not None
