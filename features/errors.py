@@ -21,3 +21,19 @@ class OnlineStoreUnavailable(FeatureStoreError):
 
 class CircuitOpen(OnlineStoreUnavailable):
     """The online store is known to be down: the read was refused without trying it."""
+
+
+class InvalidPush(FeatureStoreError):
+    """Rows pushed to a push source do not fit its schema; ``problems`` names each column."""
+
+    def __init__(self, message: str, problems: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class PushSourceNotFound(InvalidPush):
+    """The Feast registry has no push source of that name, or it feeds no feature view."""
+
+
+class PushTooLarge(InvalidPush):
+    """A push holds more rows than the configured maximum."""

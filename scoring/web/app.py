@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from features.circuit import CircuitBreaker
+from features.push import FeaturePusher
 from features.readers import make_online_reader
 from features.store import open_feature_store
 from scoring.log.label_log import FeedbackLog
@@ -47,6 +48,7 @@ class State(TypedDict):
     watcher: ModelWatcher
     job_metrics: JobMetricsCollector
     telemetry: Telemetry
+    pusher: FeaturePusher
     admin_key: str | None
 
 
@@ -118,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "watcher": watcher,
                 "job_metrics": JobMetricsCollector(settings.data_dir),
                 "telemetry": telemetry,
+                "pusher": FeaturePusher(store, settings.max_batch_rows),
                 "admin_key": settings.resolved_admin_key(),
             }
         finally:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
+from features.push import FeaturePusher
 from scoring.errors import Forbidden, Unauthorized, quoted
 from scoring.serving.catalog import ModelCatalog
 from scoring.serving.job_metrics import JobMetricsCollector
@@ -51,6 +52,11 @@ async def _telemetry(request: Request) -> Telemetry:
     return telemetry
 
 
+async def _pusher(request: Request) -> FeaturePusher:
+    pusher: FeaturePusher = request.state.pusher
+    return pusher
+
+
 async def _admin(request: Request) -> None:
     key: str | None = request.state.admin_key
     if key is None:
@@ -86,4 +92,5 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 WatcherDep = Annotated[ModelWatcher, Depends(_watcher)]
 JobMetricsDep = Annotated[JobMetricsCollector, Depends(_job_metrics)]
 TelemetryDep = Annotated[Telemetry, Depends(_telemetry)]
+PusherDep = Annotated[FeaturePusher, Depends(_pusher)]
 AdminDep = Annotated[None, Depends(_admin)]

@@ -10,7 +10,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from features.errors import FeatureServiceNotFound, FeatureStoreError, OnlineStoreUnavailable
+from features.errors import (
+    FeatureServiceNotFound,
+    FeatureStoreError,
+    InvalidPush,
+    OnlineStoreUnavailable,
+    PushSourceNotFound,
+    PushTooLarge,
+)
 from scoring.errors import (
     BatchTooLarge,
     DeadlineExceeded,
@@ -46,6 +53,9 @@ LISTED_ERRORS = 20
 STATUS: list[tuple[type[Exception], int, str]] = [
     (InvalidRequest, 422, "Invalid request"),
     (BatchTooLarge, 413, "Batch too large"),
+    (PushTooLarge, 413, "Batch too large"),
+    (PushSourceNotFound, 422, "Push source not found"),
+    (InvalidPush, 422, "Invalid push"),
     (ModelNotFound, 404, "Model not found"),
     (Unauthorized, 401, "Unauthorized"),
     (Forbidden, 403, "Forbidden"),
@@ -103,7 +113,11 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
         headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        extra = {"errors": exc.problems} if isinstance(exc, RequestProblems) else {}
+        extra: dict[str, Any] = {}
+        if isinstance(exc, RequestProblems):
+            extra = {"errors": exc.problems}
+        elif isinstance(exc, InvalidPush) and exc.problems:
+            extra = {"errors": exc.problems[:LISTED_ERRORS]}
         return problem(status, title, str(exc), headers, **extra)
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONBody:

@@ -18,6 +18,7 @@ BODIES = {
     "/score": {"entities": [ROW]},
     "/feedback": {"request_id": "r1", "label": 1},
     "/models/fraud/promote": {"version": 1},
+    "/push": {"push_source_name": "customer_activity_push", "df": {"customer_id": [1]}},
 }
 
 
