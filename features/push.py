@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ from features.errors import (
 )
 from features.push_columns import column_problem, typed_column
 from features.push_schema import ColumnRole, PushColumn, PushSchema, offline_columns, push_schema
+
+SCHEMA_REUSE_S = 10.0
+"""How long a push source's schema is reused: a registry lookup costs more than the checks,
+and Feast's own registry cache (``cache_ttl_seconds``, 600 s by default) lags longer anyway."""
 
 
 class PushTarget(enum.StrEnum):
@@ -82,6 +87,7 @@ class FeaturePusher:
         self.store = store
         self.max_rows = max_rows
         self._offline_lock = threading.Lock()
+        self._schemas: dict[str, tuple[float, PushSchema]] = {}
 
     def push(
         self,
@@ -101,7 +107,7 @@ class FeaturePusher:
         """
         target = _target(to)
         rows = _row_count(df, self.max_rows)
-        schema = push_schema(self.store, push_source_name, allow_registry_cache)
+        schema = self._schema(push_source_name, allow_registry_cache)
         frame = self._frame(schema, df, target, rows)
         lock = self._offline_lock if target.offline else contextlib.nullcontext()
         try:
@@ -120,6 +126,17 @@ class FeaturePusher:
             # module does not check, such as a list): still the rows' fault, not the server's.
             raise InvalidPush(f"Feast refused the rows of {push_source_name!r}: {exc}") from exc
         return PushResult(push_source_name, target, rows, schema.feature_views)
+
+    def _schema(self, name: str, allow_cache: bool) -> PushSchema:
+        """The push source's schema, reused for a while unless the caller wants it fresh."""
+        now = time.monotonic()
+        cached = self._schemas.get(name)
+        if allow_cache and cached is not None and now - cached[0] < SCHEMA_REUSE_S:
+            return cached[1]
+        # Only known sources are kept (an unknown one raises): the cache stays bounded.
+        schema = push_schema(self.store, name, allow_cache)
+        self._schemas[name] = (now, schema)
+        return schema
 
     def _frame(
         self, schema: PushSchema, df: Mapping[str, Any], target: PushTarget, rows: int

@@ -15,7 +15,14 @@ _INT_RANGES: dict[ValueType, tuple[int, int]] = {
     ValueType.INT32: (-(2**31), 2**31 - 1),
     ValueType.INT64: (-(2**63), 2**63 - 1),
 }
-_PANDAS_DTYPES: dict[ValueType, str] = {
+_NUMPY_DTYPES: dict[ValueType, str] = {
+    ValueType.INT32: "int32",
+    ValueType.INT64: "int64",
+    ValueType.FLOAT: "float32",
+    ValueType.DOUBLE: "float64",
+    ValueType.BOOL: "bool",
+}
+_NULLABLE_DTYPES: dict[ValueType, str] = {
     # Nullable dtypes: a null stays a null (Feast stores an empty value), never a NaN or 0.
     ValueType.INT32: "Int32",
     ValueType.INT64: "Int64",
@@ -103,10 +110,11 @@ def typed_column(column: PushColumn, values: Sequence[Any]) -> tuple[pd.Series, 
             message = f"row {row}: {column.name!r} ({column.role}) is no date-time: "
             return times, message + _short(values[row])
         return times, None
-    dtype = _PANDAS_DTYPES.get(column.value_type)
-    if dtype is None:
-        return pd.Series(values, dtype="object"), None
-    return pd.Series(list(values), dtype=dtype), None
+    if None in values:
+        dtype = _NULLABLE_DTYPES.get(column.value_type)
+    else:  # plain NumPy columns: several times cheaper to build, and Feast's usual input
+        dtype = _NUMPY_DTYPES.get(column.value_type)
+    return pd.Series(list(values), dtype=dtype or "object"), None
 
 
 def _short(value: Any) -> str:
