@@ -55,6 +55,12 @@ class BenchConfig:
     batch_rate: float = 10.0
     """Requests per second of the 1000-entity run: slow enough that they rarely overlap."""
 
+    push_rows: int = 100
+    """Rows in each ``/push``: a stream aggregator's micro-batch."""
+    push_requests: int = 300
+    """Pushes a run, each sent once (``bench.push_load`` says why)."""
+    push_connections: int = 8
+
     drift_rows: int = 10_000_000
     drift_files: int = 10
     drift_row_group: int = 100_000
@@ -85,6 +91,7 @@ class BenchConfig:
             open_warmup_s=1.0,
             fetch_repeats=30,
             batch_requests=20,
+            push_requests=60,
             log_ab_rounds=2,
             log_ab_round_s=3.0,
             drift_rows=1_000_000,

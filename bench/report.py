@@ -249,6 +249,23 @@ def _batch_and_log(rows: _Rows, results: Mapping[str, Any]) -> None:
         )
 
 
+def _push(rows: _Rows, results: Mapping[str, Any]) -> None:
+    push = results.get("push")
+    if not push:
+        return
+    ours, feast = push["ours"], push["feast"]
+    rows.add(
+        f"8 push rows/s, {push['rows_per_push']} rows a push (peer: feast serve /push)",
+        _f(ours["rows_per_s"], "{:,.0f}"),
+        _f(feast["rows_per_s"], "{:,.0f}"),
+        _f(push.get("ratio_ours_to_feast"), "{:.2f}x"),
+    )
+    rows.add(
+        "  latency p50 / p99 a push", _ms(ours, "p50_ms", "p99_ms"), _ms(feast, "p50_ms", "p99_ms")
+    )
+    rows.add("  pushes failed", str(ours["failed"]), str(feast["failed"]))
+
+
 def _jobs(rows: _Rows, results: Mapping[str, Any]) -> None:
     drift = results.get("drift")
     if drift:
@@ -304,7 +321,7 @@ def results_table(results: Mapping[str, Any]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("")
     rows = _Rows(table, {t["name"]: t for t in results["targets"]})
-    for section in (_saturation, _open_loop, _fetch, _batch_and_log, _jobs):
+    for section in (_saturation, _open_loop, _fetch, _batch_and_log, _push, _jobs):
         section(rows, results)
     return table
 

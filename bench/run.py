@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import secrets
 import shutil
 import signal
 import subprocess
@@ -36,6 +37,7 @@ from bench.http_load import (
 )
 from bench.log_cpu import measure_log_cpu
 from bench.machine import cpu_counters, reference_loop_ms, steal_pct
+from bench.push_load import PushSubject, push_throughput
 from bench.report import (
     check_targets,
     results_table,
@@ -112,11 +114,13 @@ def _http(
     ws: Workspace, settings: Settings, config: BenchConfig, say: Say, stack: ExitStack
 ) -> dict[str, Any]:
     logs = ws.root / "server-logs"
+    admin_key = secrets.token_urlsafe(24)  # for /push: this run's servers only
 
     def ours_server(log_enabled: bool, log_name: str, workers: int) -> ServerProcess:
         return scorer_server(settings, repo=ws.repo, data_dir=ws.data_dir,
                              online_store=ws.online_store, workers=workers,
-                             log_enabled=log_enabled, log_path=logs / log_name)  # fmt: skip
+                             log_enabled=log_enabled, log_path=logs / log_name,
+                             admin_key=admin_key)  # fmt: skip
 
     ours = ours_server(True, "ours.log", config.workers)
     ours_no_log = ours_server(False, "ours-no-log.log", config.workers)
@@ -161,6 +165,7 @@ def _http(
     results["score_1000_no_log"] = score_batch(
         no_log_subject, batch_entities, MODEL, config, ws.root
     )
+    results["push"] = _push(ws, ours, feast_serve, admin_key, config, say)
     for server in (ours, ours_no_log, feast_serve):
         server.stop()  # also flushes our prediction log
     results["log_cost"]["log_written"] = _log_rows(ws.data_dir)
@@ -181,6 +186,32 @@ def _http(
     servers = (ours, ours_no_log, feast_serve, *one_worker)
     results["server_log_problems"] = {server.name: _problems(server.log_path) for server in servers}
     return results
+
+
+def _push(
+    ws: Workspace,
+    ours: ServerProcess,
+    feast_serve: ServerProcess,
+    admin_key: str,
+    config: BenchConfig,
+    say: Say,
+) -> dict[str, Any]:
+    """Rows a second through our ``/push`` and ``feast serve``'s, last: it changes the store."""
+    subjects = [
+        PushSubject("ours", "scorer /push", ours.url + "/push",
+                    {"Authorization": f"Bearer {admin_key}"}),
+        PushSubject("feast", "feast serve /push", feast_serve.url + "/push", {}),
+    ]  # fmt: skip
+    customers = sorted(int(c) for c in ws.transactions["customer_id"].unique())
+    return push_throughput(
+        subjects,
+        customers,
+        rows=config.push_rows,
+        pushes=config.push_requests,
+        connections=config.push_connections,
+        rounds=config.rounds,
+        say=say,
+    )
 
 
 def _problems(log_path: Path) -> dict[str, Any]:

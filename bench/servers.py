@@ -123,8 +123,12 @@ def scorer_server(
     workers: int,
     log_enabled: bool,
     log_path: Path,
+    admin_key: str | None = None,
 ) -> ServerProcess:
-    """``scorer serve`` on a free port with the bench's repo, registry and Redis."""
+    """``scorer serve`` on a free port with the bench's repo, registry and Redis.
+
+    With ``admin_key``, admin calls (``/push``) are taken with that key.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCORER_")}
     env.update(settings_environment(settings))
@@ -137,6 +141,8 @@ def scorer_server(
         SCORER_WORKERS=str(workers),
         SCORER_LOG_ENABLED=str(log_enabled).lower(),
     )
+    if admin_key is not None:
+        env["SCORER_ADMIN_KEY"] = admin_key
     command = [_venv_command("scorer"), "serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
     name = f"scorer serve (log {'on' if log_enabled else 'off'})"

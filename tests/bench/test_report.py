@@ -39,6 +39,9 @@ def _results() -> dict[str, Any]:
         },
         "feature_fetch": {"sizes": [fetch_row], "parity": {"identical": True, "rows_checked": 9}},
         "score_1000": {"entities": 1000, "latency": _latency(30.0, 40.0)},
+        "push": {"rows_per_push": 100, "ratio_ours_to_feast": 0.8,
+                 "ours": {"rows_per_s": 7200.0, "p50_ms": 88.0, "p99_ms": 190.0, "failed": 0},
+                 "feast": {"rows_per_s": 9000.0, "p50_ms": 71.0, "p99_ms": 160.0, "failed": 2}},
         "drift": {"rows": 10, "process_wall_s": 12.0, "check_s": 9.0, "max_rss_kib": 2 * 2**20},
         "retraining": {"rows": 10, "ok": False, "stopped_for": "memory", "max_rss_kib": 2**23,
                        "wall_s": 40.0, "last_step": "fetching point-in-time features",
@@ -80,6 +83,9 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
     assert "3.2% cost" in text
     assert "6 fresh 1-worker pairs" in text
     for figure in ("266 us", "250 us", "6.5% cost"):
+        assert figure in text
+    assert "8 push rows/s, 100 rows a push" in text
+    for figure in ("7,200", "9,000", "0.80x", "88.0 / 190.0 ms", "71.0 / 160.0 ms"):
         assert figure in text
     assert "did not finish: stopped (memory)" in text
     assert "reference loop 61 ms, 33% of CPU time taken by other guests" in text
