@@ -4,6 +4,11 @@ Phase one replays the demo's transactions against a running service and sends th
 as feedback. Phase two does the same with the generator's drift knob turned: amounts grow,
 and shifted activity and merchant risk values are written to the online store through Feast
 (a push and an online write), the way fresh upstream data would arrive.
+
+After each scored transaction, the customer's activity counts, with that transaction added,
+go back through the service's ``POST /push``, the way an upstream aggregator keeps
+``customer_activity`` fresh. ``/push`` is an admin call: without the admin key the pushes are
+left out, and the simulation says which setting turns them on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from scoring.errors import ServiceUnreachable
 
 Say = Callable[[str], None]
 ACTIVITY_PUSH = "customer_activity_push"
+ACTIVITY_VIEW = "customer_activity"
+PUSH_KEY_HINT = "set SCORER_ADMIN_KEY to the service's admin key"
 
 
 @dataclass
@@ -33,6 +40,8 @@ class PhaseResult:
     statuses: Counter[int | str] = field(default_factory=Counter)
     versions: Counter[int] = field(default_factory=Counter)
     labelled: int = 0
+    pushes: Counter[int | str] = field(default_factory=Counter)
+    """Statuses of the activity pushes that followed the scored transactions."""
 
 
 def entity_traffic(data: DemoData, n: int, seed: int) -> list[tuple[dict[str, object], int]]:
@@ -56,27 +65,75 @@ def write_shifted_online_features(store: FeatureStore, shifted: DemoData) -> int
     return len(activity) + len(merchants)
 
 
+def updated_activity(
+    entity: dict[str, object], features: dict[str, object], at: datetime
+) -> dict[str, list[object]] | None:
+    """The customer's activity with this transaction added: a ``/push`` body's ``df``.
+
+    Counted from the values the score was made with, as an aggregator adds each event to
+    its state. None when the answer holds no activity (a model that does not use it).
+    """
+    names = ("txn_count_1h", "txn_amount_1h", "txn_count_24h")
+    full = [f"{ACTIVITY_VIEW}__{name}" for name in names]
+    if not all(name in features for name in full):
+        return None
+    # A value the store did not have (a new customer) counts from zero.
+    count_1h, amount_1h, count_24h = (_number(features[name]) for name in full)
+    return {
+        "customer_id": [entity["customer_id"]],
+        "event_timestamp": [at.isoformat()],
+        "txn_count_1h": [int(count_1h) + 1],
+        "txn_amount_1h": [round(amount_1h + _number(entity["amount"]), 2)],
+        "txn_count_24h": [int(count_24h) + 1],
+    }
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
 async def send_phase(
     url: str,
     traffic: list[tuple[dict[str, object], int]],
     concurrency: int,
     feedback_share: float,
+    admin_key: str | None = None,
 ) -> PhaseResult:
-    """Score every row (single-entity requests), then send labels for a share of them."""
+    """Score every row (single-entity requests), then send labels for a share of them.
+
+    With ``admin_key``, each scored transaction is followed by a push of the customer's
+    updated activity (:func:`updated_activity`) to ``POST /push``.
+    """
     result = PhaseResult()
     labels: list[dict[str, object]] = []
     gate = asyncio.Semaphore(concurrency)
     every = max(1, round(1 / feedback_share)) if feedback_share > 0 else 0
+    admin = {"Authorization": f"Bearer {admin_key}"} if admin_key else None
 
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
+        async def push(entity: dict[str, object], features: dict[str, object]) -> None:
+            df = updated_activity(entity, features, datetime.now(UTC))
+            if df is None or admin is None:
+                return
+            body = {"push_source_name": ACTIVITY_PUSH, "df": df, "to": "online"}
+            try:
+                response = await client.post("/push", json=body, headers=admin)
+            except httpx.HTTPError as exc:
+                result.pushes[type(exc).__name__] += 1
+                return
+            result.pushes[response.status_code] += 1
+
         async def one(i: int, entity: dict[str, object], truth: int) -> None:
+            request = {"entities": [entity], "include_features": admin is not None}
             async with gate:
                 try:
-                    response = await client.post("/score", json={"entities": [entity]})
+                    response = await client.post("/score", json=request)
                 except httpx.HTTPError as exc:
                     result.statuses[type(exc).__name__] += 1
                     return
+                if response.status_code == 200 and admin is not None:
+                    await push(entity, response.json()["predictions"][0].get("features", {}))
             result.statuses[response.status_code] += 1
             if response.status_code == 200:
                 body = response.json()
@@ -114,19 +171,25 @@ def simulate(
     feedback_share: float,
     config: DemoDataConfig,
     say: Say,
+    admin_key: str | None = None,
 ) -> tuple[PhaseResult, PhaseResult]:
     """Run the normal phase, shift the online store, run the shifted phase.
 
     Nothing is shifted unless the service scored some of the normal phase: shifted rows in
-    the online store would only mislead the service that comes up next.
+    the online store would only mislead the service that comes up next. With ``admin_key``
+    each scored transaction's activity is pushed back through ``/push``.
     """
+    if admin_key is None:
+        say(f"activity pushes off: {PUSH_KEY_HINT} to push each customer's counts to /push")
     normal = generate(config)
     say(f"phase 1: {requests:,} requests like the training data")
     first = asyncio.run(
-        send_phase(url, entity_traffic(normal, requests, 1), concurrency, feedback_share)
-    )
+        send_phase(url, entity_traffic(normal, requests, 1), concurrency, feedback_share,
+                   admin_key)
+    )  # fmt: skip
     say(f"  answers {dict(first.statuses)}, versions {dict(first.versions)}, "
         f"{first.labelled:,} labels sent")  # fmt: skip
+    _say_pushes(first, say)
     if not first.statuses[200]:
         raise ServiceUnreachable(
             f"{url} scored none of the first phase's requests ({dict(first.statuses)}): "
@@ -137,8 +200,20 @@ def simulate(
     say(f"phase 2: drift knob at {shift:g}: {written:,} shifted online rows written, "
         f"{requests:,} requests with shifted amounts")  # fmt: skip
     second = asyncio.run(
-        send_phase(url, entity_traffic(shifted, requests, 2), concurrency, feedback_share)
-    )
+        send_phase(url, entity_traffic(shifted, requests, 2), concurrency, feedback_share,
+                   admin_key)
+    )  # fmt: skip
     say(f"  answers {dict(second.statuses)}, versions {dict(second.versions)}, "
         f"{second.labelled:,} labels sent")  # fmt: skip
+    _say_pushes(second, say)
     return first, second
+
+
+def _say_pushes(result: PhaseResult, say: Say) -> None:
+    """The pushes' statuses, and what to set when the service refused the key."""
+    if not result.pushes:
+        return
+    say(f"  activity pushes {dict(result.pushes)}")
+    refused = result.pushes[401] + result.pushes[403]
+    if refused:
+        say(f"  the service refused {refused:,} pushes: {PUSH_KEY_HINT}")

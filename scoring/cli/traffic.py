@@ -60,6 +60,7 @@ def simulate(
     run_simulation(
         base, store, requests=requests, shift=shift, concurrency=concurrency,
         feedback_share=feedback_share, config=DemoDataConfig(), say=say,
+        admin_key=settings.resolved_admin_key(),
     )  # fmt: skip
     if not run_jobs:
         return

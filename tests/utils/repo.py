@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ import pandas as pd
 
 from features.store import feast_apply, open_feature_store
 from jobs.demo.data import DemoData, DemoDataConfig, generate
+from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import mark_loaded, materialize_incremental
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +47,21 @@ def make_demo_repo(
     # The first load into a fresh store is a complete one: it leaves the loaded marker.
     mark_loaded(store, materialize_incremental(store))
     return DemoRepo(path=repo, online_store=online_store, data=data)
+
+
+TINY_DEMO = DemoDataConfig(customers=300, merchants=60, transactions=3000, days=7, seed=5)
+"""A repo for tests that change what the store holds: set up in a few seconds."""
+
+
+@contextmanager
+def private_demo_repo(target: Path, config: DemoDataConfig = TINY_DEMO) -> Iterator[DemoRepo]:
+    """A demo repo in a redis-server of its own, so that writes leave the shared one alone."""
+    server = LocalRedisServer(free_port(), target / "redis")
+    server.start()  # raises, naming the reason, when no redis-server can start
+    try:
+        yield make_demo_repo(target, server.connection_string, config)
+    finally:
+        server.stop()
 
 
 FOREIGN_FEATURE_STORE_YAML = """\

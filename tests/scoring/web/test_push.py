@@ -11,32 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.store import open_feature_store
-from jobs.demo.data import DemoDataConfig
-from jobs.demo.redis_server import LocalRedisServer, free_port
 from scoring.settings import Settings
 from scoring.web.app import create_app
-from tests.utils.repo import DemoRepo, make_demo_repo
+from tests.utils.repo import DemoRepo, private_demo_repo
 from tests.utils.serving import ADMIN, with_admin_key
 
-# Pushes change what the store holds: a repo and a Redis of this module's own keep the
-# session's shared ones as every other test expects them.
-PUSH_DEMO = DemoDataConfig(customers=300, merchants=60, transactions=3000, days=7, seed=5)
 SOURCE = "customer_activity_push"
 ACTIVITY = ("txn_count_1h", "txn_amount_1h", "txn_count_24h")
 
 
 @pytest.fixture(scope="module")
 def push_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRepo]:
-    """A demo repo of this module's own, in a redis-server of its own."""
-    server = LocalRedisServer(free_port(), tmp_path_factory.mktemp("push-redis"))
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"the tests need a local redis-server: {exc}")
-    try:
-        yield make_demo_repo(tmp_path_factory.mktemp("push"), server.connection_string, PUSH_DEMO)
-    finally:
-        server.stop()
+    """Pushes change what the store holds: a repo and a Redis of this module's own."""
+    with private_demo_repo(tmp_path_factory.mktemp("push")) as repo:
+        yield repo
 
 
 @pytest.fixture
