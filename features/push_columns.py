@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,9 +11,14 @@ from feast.value_type import ValueType
 
 from features.push_schema import PushColumn
 
-_INT_RANGES: dict[ValueType, tuple[int, int]] = {
+_FLOAT32_MAX = 3.4028234663852886e38
+_RANGES: dict[ValueType, tuple[float, float]] = {
+    # Compared as Python numbers, exactly: an integer of any size, NaN and infinities
+    # (which Python's JSON reader takes) fall outside; nothing overflows on the way.
     ValueType.INT32: (-(2**31), 2**31 - 1),
     ValueType.INT64: (-(2**63), 2**63 - 1),
+    ValueType.FLOAT: (-_FLOAT32_MAX, _FLOAT32_MAX),
+    ValueType.DOUBLE: (-sys.float_info.max, sys.float_info.max),
 }
 _NUMPY_DTYPES: dict[ValueType, str] = {
     ValueType.INT32: "int32",
@@ -47,7 +52,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (type(value) is int or type(value) is float) and math.isfinite(value)
+    return type(value) is int or type(value) is float
 
 
 def _is_bool(value: Any) -> bool:
@@ -77,7 +82,7 @@ def column_problem(column: PushColumn, values: Sequence[Any]) -> str | None:
     check = _CHECKS.get(column.value_type)
     if check is None:
         return None
-    low, high = _INT_RANGES.get(column.value_type, (None, None))
+    low, high = _RANGES.get(column.value_type, (None, None))
     for row, value in enumerate(values):
         if value is None:
             if column.nullable:
@@ -90,7 +95,10 @@ def column_problem(column: PushColumn, values: Sequence[Any]) -> str | None:
                 f"must be {wanted}, not {type(value).__name__} {_short(value)}"
             )
         if low is not None and high is not None and not low <= value <= high:
-            return f"row {row}: {column.name!r} = {value} is outside {column.value_type.name}"
+            return (
+                f"row {row}: {column.name!r} = {_short(value)} is outside the range of "
+                f"{column.value_type.name}"
+            )
     return None
 
 

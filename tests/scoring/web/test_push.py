@@ -190,6 +190,7 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     ({"df": {**good_df(), "txn_count_1h": [True]}}, 422, "txn_count_1h"),
     ({"df": {**good_df(), "txn_count_1h": [2**64]}}, 422, "txn_count_1h"),
     ({"df": {**good_df(), "txn_amount_1h": ["1.0"]}}, 422, "txn_amount_1h"),
+    ({"df": {**good_df(), "txn_amount_1h": [10**400]}}, 422, "txn_amount_1h"),
     ({"df": {**good_df(), "customer_id": [None]}}, 422, "customer_id"),
     ({"df": {**good_df(), "customer_id": ["1"]}}, 422, "customer_id"),
     ({"df": {**good_df(), "event_timestamp": ["yesterday"]}}, 422, "event_timestamp"),
