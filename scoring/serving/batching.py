@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,16 +56,53 @@ class Computed:
     """Rows x features: values too old to serve (also in ``missing``); None when none were."""
     stored: BoolArray | None = None
     """Per feature: read from the online store (not computed on demand); None if unknown."""
+    missing_names: Sequence[list[str]] | None = None
+    """Per row, the names of its missing features, in feature order; None when none is."""
+    stale_names: Sequence[list[str]] | None = None
+    """Per row, the names of its stale features, in feature order; None when none is."""
 
     def slice(self, start: int, stop: int) -> Computed:
         """The rows ``start:stop`` of a batch, for the request that sent them."""
         return Computed(
-            columns={name: values[start:stop] for name, values in self.columns.items()},
+            columns=ColumnsSlice(self.columns, start, stop),
             scores=self.scores[start:stop],
             missing=self.missing[start:stop],
             stale=None if self.stale is None else self.stale[start:stop],
             stored=self.stored,
+            missing_names=_rows(self.missing_names, start, stop),
+            stale_names=_rows(self.stale_names, start, stop),
         )
+
+
+def _rows(names: Sequence[list[str]] | None, start: int, stop: int) -> Sequence[list[str]] | None:
+    if names is None:
+        return None
+    part = names[start:stop]
+    return part if any(part) else None
+
+
+class ColumnsSlice(Mapping[str, Sequence[Any]]):
+    """The rows ``start:stop`` of every column, sliced when one is asked for.
+
+    A request's share of a batch rarely needs its columns (only ``include_features`` does):
+    slicing each of them for every request of every batch would be work thrown away.
+    """
+
+    __slots__ = ("_columns", "_start", "_stop")
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], start: int, stop: int) -> None:
+        self._columns = columns
+        self._start = start
+        self._stop = stop
+
+    def __getitem__(self, name: str) -> Sequence[Any]:
+        return self._columns[name][self._start : self._stop]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
 
 
 Compute = Callable[[ScoringModel, Sequence[RowsToScore]], Awaitable[Computed]]
@@ -194,6 +231,10 @@ class MicroBatcher:
             self._stop_deadline_timer()
         self.batches += 1
         self.requests += len(live)
+        if len(live) == 1:  # a batch of one request: its rows are the batch's
+            if not live[0].future.done():
+                live[0].future.set_result(computed)
+            return
         start = 0
         for pending in live:
             stop = start + len(pending.rows)

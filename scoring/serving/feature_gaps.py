@@ -1,4 +1,4 @@
-"""Rows the online store had nothing for, and stale features: counted, warned about, judged.
+"""Rows the online store had nothing for, and stale features: counted, warned about, refused.
 
 A row "has nothing from the store" when every feature its model reads from the online store is
 missing (or stale): the features on-demand views compute from the request do not count, since
@@ -41,6 +41,14 @@ def stale_matrix(
     return matrix if matrix.any() else None
 
 
+def names_by_row(matrix: BoolArray, names: Sequence[str]) -> list[list[str]] | None:
+    """Per row of ``matrix`` (rows x ``names``), the names where it is set; None if nowhere."""
+    if not matrix.any():
+        return None
+    rows: list[list[bool]] = matrix.tolist()
+    return [[name for name, is_set in zip(names, row, strict=True) if is_set] for row in rows]
+
+
 class FeatureGaps:
     """Counts of rows without stored features and of stale features, per model; the policy."""
 
@@ -70,14 +78,18 @@ class FeatureGaps:
             mask = self._stored[key] = np.array([n in stored for n in names], dtype=bool)
         return mask
 
-    def judge(
+    def count(
         self,
         model: ScoringModel,
         missing: BoolArray,
         stale: BoolArray | None,
         stored: BoolArray | None,
     ) -> None:
-        """Count what one request's rows lacked; refuse it if so set and no row had anything."""
+        """Count what the rows of one computation (a request, or a micro-batch of them) lacked.
+
+        Counted once per computation rather than per request: under load a batch holds many
+        small requests, and the counts and metric writes are then shared by all of them.
+        """
         names = model.schema.feature_names
         if stale is not None:
             per_feature = stale.sum(axis=0).tolist()
@@ -87,12 +99,12 @@ class FeatureGaps:
                     self.stale[key] = self.stale.get(key, 0) + count
             if self._metrics is not None:
                 self._metrics.stale_features(model.name, names, per_feature)
-        any_missing = missing.any()
-        if any_missing and self._metrics is not None:
+        if not missing.any():
+            return  # nearly every computation
+        if self._metrics is not None:
             self._metrics.missing_features(model.name, names, missing.sum(axis=0).tolist())
-        if stored is None or not any_missing or not stored.any():
-            # Nothing missing (nearly every request), or a model needing nothing from the store.
-            return
+        if stored is None or not stored.any():
+            return  # a model needing nothing from the store, or a reader that cannot tell
         empty = int(np.count_nonzero(missing[:, stored].all(axis=1)))
         if not empty:
             return
@@ -100,7 +112,14 @@ class FeatureGaps:
         if self._metrics is not None:
             self._metrics.rows_without_stored.labels(model.name).inc(empty)
         self._warn(model.name, empty)
-        if self.reject and empty == len(missing):
+
+    def refuse_if_nothing_stored(
+        self, model: ScoringModel, missing: BoolArray, stored: BoolArray | None
+    ) -> None:
+        """If so set, refuse one request none of whose rows had anything from the store."""
+        if not self.reject or stored is None or not missing.size or not stored.any():
+            return
+        if missing[:, stored].all():
             raise FeaturesAllMissing(
                 f"the online store has none of model {model.name!r}'s stored features for "
                 f"any row of this request; if it lost its data, reload it with "

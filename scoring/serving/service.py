@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from features.circuit import CircuitBreaker
 from features.errors import CircuitOpen, FeatureStoreError
 from features.online_features import OnlineFeatures
@@ -36,7 +34,7 @@ from scoring.model.label_classes import class_of, class_text
 from scoring.model.loaded import LoadFailure, ScoringModel, load_model
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
-from scoring.serving.feature_gaps import FeatureGaps, stale_matrix
+from scoring.serving.feature_gaps import FeatureGaps, names_by_row, stale_matrix
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
 from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
 from scoring.serving.service_metrics import ServiceMetrics, service_metrics
@@ -45,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # Below this many rows LightGBM predicts in tens of microseconds: a thread hop costs more.
 _INLINE_PREDICT_ROWS = 64
+
+SHADOW_ROUTE = "shadow"
+"""The ``route`` of a shadow's rows in the log; they are not counted as the answer's."""
 
 MAX_SHADOWS_IN_FLIGHT = 1_000
 """Shadow scorings waiting at most; past it a worker is overloaded and skips (and counts) them."""
@@ -139,10 +140,16 @@ class ScoringService:
         else:
             scores = await asyncio.to_thread(model.predict, matrix)
         stale = stored = None
+        names = model.schema.feature_names
         if isinstance(columns, OnlineFeatures):
             stored = self.gaps.stored_mask(model, columns.stored)
-            stale = stale_matrix(model.schema.feature_names, columns.stale, len(rows))
-        computed = Computed(columns, scores, missing, stale, stored)
+            stale = stale_matrix(names, columns.stale, len(rows))
+        if requests[0].route != SHADOW_ROUTE:  # a batch is of one version: all shadow or none
+            self.gaps.count(model, missing, stale, stored)
+        # The names of what each row misses are worked out once for the whole batch.
+        missing_names = names_by_row(missing, names)
+        stale_names = None if stale is None else names_by_row(stale, names)
+        computed = Computed(columns, scores, missing, stale, stored, missing_names, stale_names)
         if self.prediction_log is not None:
             self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
         return computed
@@ -182,11 +189,11 @@ class ScoringService:
             computed = await self.batcher.submit(model, scoring)
         else:
             computed = await self.compute(model, [scoring])
-        self.gaps.judge(model, computed.missing, computed.stale, computed.stored)
+        self.gaps.refuse_if_nothing_stored(model, computed.missing, computed.stored)
         serving = self.models.served.get(model.name)
         if serving is not None and serving.shadow is not None:
             self._start_shadow(serving.shadow, request.entities, request_id, started)
-        columns, scores, missing = computed.columns, computed.scores, computed.missing
+        columns, scores = computed.columns, computed.scores
         names = model.schema.feature_names
         post = model.manifest.postprocess
         negative, positive = post.labels
@@ -196,14 +203,12 @@ class ScoringService:
             {"score": score, "label": label, "missing": [], "stale": []}
             for score, label in zip(score_list, labels, strict=True)
         ]
-        # Most requests miss nothing: only rows that do pay for building their lists of names.
-        if missing.any():
-            for i in np.flatnonzero(missing.any(axis=1)).tolist():
-                predictions[i]["missing"] = [names[j] for j in np.flatnonzero(missing[i]).tolist()]
-        stale = computed.stale  # None unless some value was stale
-        if stale is not None:
-            for i in np.flatnonzero(stale.any(axis=1)).tolist():
-                predictions[i]["stale"] = [names[j] for j in np.flatnonzero(stale[i]).tolist()]
+        if computed.missing_names is not None:  # most requests miss nothing
+            for prediction, missing in zip(predictions, computed.missing_names, strict=True):
+                prediction["missing"] = missing
+        if computed.stale_names is not None:
+            for prediction, stale in zip(predictions, computed.stale_names, strict=True):
+                prediction["stale"] = stale
         if request.include_features:
             for i, prediction in enumerate(predictions):
                 prediction["features"] = {name: columns[name][i] for name in names}
@@ -232,7 +237,7 @@ class ScoringService:
                 rows = entity_rows(shadow.schema, entities)
                 # A budget of its own: the answer it shadows may have used most of the request's.
                 deadline = time.perf_counter() + self.budget_s
-                scoring = RowsToScore(request_id, "shadow", rows, started, deadline)
+                scoring = RowsToScore(request_id, SHADOW_ROUTE, rows, started, deadline)
                 if self.batcher is not None and len(rows) <= self._batch_request_rows:
                     await self.batcher.submit(shadow, scoring)
                 else:

@@ -108,6 +108,8 @@ class ServiceMetrics:
         # Children by label values: labels() validates and locks on every call.
         self._requests: dict[tuple[str, str, str, int], Counter] = {}
         self._durations: dict[str, Histogram] = {}
+        self._missing: dict[tuple[str, str], Counter] = {}
+        self._stale: dict[tuple[str, str], Counter] = {}
 
     def request(self, model: str, version: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration (a few microseconds).
@@ -126,16 +128,24 @@ class ServiceMetrics:
         duration.observe(seconds)
 
     def missing_features(self, model: str, names: Sequence[str], counts: Sequence[int]) -> None:
-        """Count one request's missing values, per feature (``counts`` in ``names``' order)."""
+        """Count some rows' missing values, per feature (``counts`` in ``names``' order)."""
+        children = self._missing
         for name, count in zip(names, counts, strict=True):
             if count:
-                self.features_missing.labels(model, name).inc(count)
+                child = children.get((model, name))
+                if child is None:
+                    child = children[model, name] = self.features_missing.labels(model, name)
+                child.inc(count)
 
     def stale_features(self, model: str, names: Sequence[str], counts: Sequence[int]) -> None:
-        """Count one request's stale values, per feature (``counts`` in ``names``' order)."""
+        """Count some rows' stale values, per feature (``counts`` in ``names``' order)."""
+        children = self._stale
         for name, count in zip(names, counts, strict=True):
             if count:
-                self.features_stale.labels(model, name).inc(count)
+                child = children.get((model, name))
+                if child is None:
+                    child = children[model, name] = self.features_stale.labels(model, name)
+                child.inc(count)
 
 
 def service_metrics(metrics_dir: Path | None) -> ServiceMetrics:

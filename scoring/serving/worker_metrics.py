@@ -40,10 +40,26 @@ PREFIX = "scorer_"
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live[a-z]+_(scorer\d+)\.db")
 
 
-def _process_id() -> str:
+def _own_process_id() -> str:
     # Files of our own (``counter_scorer<pid>.db``): a value class Feast's import made may
     # write ``counter_<pid>.db`` in the same directory, and two writers of one file corrupt it.
     return f"scorer{os.getpid()}"
+
+
+_PROCESS_ID = _own_process_id()
+
+
+def _renew_process_id() -> None:
+    global _PROCESS_ID
+    _PROCESS_ID = _own_process_id()
+
+
+os.register_at_fork(after_in_child=_renew_process_id)
+
+
+def _process_id() -> str:
+    # Asked for at every value's every change (to notice a fork): kept, renewed in a child.
+    return _PROCESS_ID
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from scoring.errors import DeadlineExceeded
 from scoring.logging_config import REQUEST_ID
 from scoring.model.loaded import ScoringModel
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
+from scoring.serving.feature_gaps import names_by_row
 
 Rows = list[dict[str, Any]]
 
@@ -36,10 +37,12 @@ class Recorder:
         await asyncio.sleep(0.01)  # a round trip, during which more requests queue up
         if self.fail_on in xs:
             raise ConnectionError("store down")
+        missing = np.array([[x % 5 == 0] for x in xs], dtype=bool).reshape(len(xs), 1)
         return Computed(
             columns={"f": xs},
             scores=np.array(xs, dtype=float) * 2,
-            missing=np.zeros((len(xs), 1), dtype=bool),
+            missing=missing,
+            missing_names=names_by_row(missing, ["f"]),
         )
 
 
@@ -62,8 +65,12 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
         )
         await batcher.stop()
         for rows, result in zip(requests, results, strict=True):
-            assert result.columns["f"] == [r["x"] for r in rows]
+            assert dict(result.columns) == {"f": [r["x"] for r in rows]}
             assert result.scores.tolist() == [2.0 * r["x"] for r in rows]
+            # Each row's names of what it missed, or none at all for a request missing nothing.
+            lacking = [["f"] if r["x"] % 5 == 0 else [] for r in rows]
+            assert result.missing_names == (lacking if any(lacking) else None)
+            assert result.missing.tolist() == [[bool(names)] for names in lacking]
         return list(results), compute
 
     _, compute = run(main())
@@ -160,10 +167,12 @@ class Gate:
             except asyncio.CancelledError:
                 self.cancelled.append(xs)
                 raise
+        missing = np.array([[x % 5 == 0] for x in xs], dtype=bool).reshape(len(xs), 1)
         return Computed(
             columns={"f": xs},
             scores=np.array(xs, dtype=float) * 2,
-            missing=np.zeros((len(xs), 1), dtype=bool),
+            missing=missing,
+            missing_names=names_by_row(missing, ["f"]),
         )
 
 
