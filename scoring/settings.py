@@ -162,6 +162,44 @@ class Settings(BaseSettings):
     """``enforce``: a stored value older than its feature view's ``ttl`` is scored as missing
     (and listed in ``stale``); ``serve``: values are served however old, as Feast does."""
 
+    stream_requests: str = "scorer:requests"
+    """The Redis Stream ``scorer stream`` scores; an entry's ``body`` holds a ``/score`` body."""
+
+    stream_results: str = "scorer:results"
+    """Where ``scorer stream`` writes each result: ``event_id`` (the entry's id) and ``body``."""
+
+    stream_dead: str = "scorer:dead"
+    """Where entries that cannot be scored go: ``event_id`` and ``error`` (problem+json)."""
+
+    stream_push: str | None = None
+    """A second stream ``scorer stream`` consumes, whose entries' ``body`` is a ``/push`` body;
+    unset: none."""
+
+    stream_group: str = "scorer"
+    """The consumer group every ``scorer stream`` process reading the streams shares."""
+
+    stream_consumer: str | None = None
+    """This process's name in the group; unset means ``<host>-<pid>``. A name must not be
+    shared by two live processes (each would take the other's pending entries for its own)."""
+
+    stream_batch_size: int = Field(default=256, ge=1, le=10_000)
+    """Entries read at most at once (``XREADGROUP COUNT``), scored together."""
+
+    stream_block_ms: int = Field(default=100, ge=1)
+    """How long a read waits for new entries (``XREADGROUP BLOCK``) before looking again for
+    entries to claim and for a stop."""
+
+    stream_maxlen: int = Field(default=1_000_000, ge=1)
+    """Entries kept at about most in the results and dead-letter streams (``XADD MAXLEN ~``)."""
+
+    stream_claim_idle_s: float = Field(default=30.0, gt=0)
+    """An entry delivered this long ago and still not acknowledged (its consumer died, or it
+    failed for a reason that may pass) is claimed and scored again (``XAUTOCLAIM``)."""
+
+    stream_max_deliveries: int = Field(default=5, ge=1)
+    """Deliveries of one entry at most: one delivered this many times without a result (it
+    crashed its consumers, or kept failing) goes to the dead-letter stream instead."""
+
     admin_key: SecretStr | None = None
     """Bearer key required by admin endpoints; admin calls are refused when unset."""
 

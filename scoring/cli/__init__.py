@@ -9,7 +9,7 @@ import typer
 
 from drift.window import PredictionLogError
 from features.errors import FeatureStoreError
-from scoring.cli import monitoring, pipeline, registry, server, terminal, traffic
+from scoring.cli import monitoring, pipeline, registry, server, stream, terminal, traffic
 from scoring.cli.options import log_format
 from scoring.errors import ScoringError
 
@@ -43,6 +43,7 @@ def scorer(
 
 
 app.command()(server.serve)
+app.command()(stream.stream)
 app.command()(pipeline.train)
 app.command()(pipeline.materialize)
 app.command()(pipeline.data)

@@ -37,7 +37,7 @@ from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, names_by_row, stale_matrix
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
 from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
-from scoring.serving.service_metrics import ServiceMetrics, service_metrics
+from scoring.serving.service_metrics import UNKNOWN, ServiceMetrics, service_metrics
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +172,30 @@ class ScoringService:
             return canary, "canary"
         return serving.champion, "champion"
 
-    async def score(self, request: ScoreRequest) -> dict[str, Any]:
-        """Answer one ``/score`` request as the JSON-ready response body."""
+    def served_label(self, name: str | None) -> str:
+        """The ``model`` label of a request for ``name``: the name if it is served, else
+        :data:`UNKNOWN`, so that no client's made-up name becomes a label value."""
+        models = self.models
+        name = name or models.default
+        return name if name is not None and name in models.served else UNKNOWN
+
+    async def score(
+        self, request: ScoreRequest, request_id: str | None = None, route: str | None = None
+    ) -> dict[str, Any]:
+        """Answer one ``/score`` request as the JSON-ready response body.
+
+        ``request_id`` is the caller's id for it (a stream entry's id), made up when None;
+        ``route`` is what the log records instead of the version's alias (``stream``).
+        """
         started = time.perf_counter()
         circuit = self.circuit
         if circuit is not None and circuit.is_open and circuit.refuses():
             # Refused before queueing: not behind a probe that may take the whole budget.
             raise CircuitOpen(circuit.describe())
-        model, route = self.route(request.model)
+        model, alias = self.route(request.model)
         rows = entity_rows(model.schema, request.entities)
-        request_id = uuid.uuid4().hex
+        request_id = request_id or uuid.uuid4().hex
+        route = route or alias
         REQUEST_ID.set(request_id)  # this task's log lines carry it from here (and its shadow's)
         scoring = RowsToScore(request_id, route, rows, started, started + self.budget_s)
         n = len(rows)

@@ -1,4 +1,5 @@
-"""One table from error types to HTTP status, and problem+json bodies (RFC 9457)."""
+"""problem+json answers (RFC 9457) for the service's errors (see :mod:`scoring.serving.problems`)
+and for the web framework's own."""
 
 from __future__ import annotations
 
@@ -10,82 +11,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from features.errors import (
-    FeatureServiceNotFound,
-    FeatureStoreError,
-    InvalidPush,
-    OnlineStoreUnavailable,
-    PushSourceNotFound,
-    PushTooLarge,
-)
-from scoring.errors import (
-    BatchTooLarge,
-    DeadlineExceeded,
-    FeaturesAllMissing,
-    Forbidden,
-    InvalidRequest,
-    LogDisabled,
-    LogUnavailable,
-    ModelLoadError,
-    ModelNotFound,
-    RegistryBusy,
-    RegistryCorrupt,
-    ScoringError,
-    Unauthorized,
-    VersionNotLoadable,
-    clipped,
-)
-from scoring.serving.request import RequestProblems
+from features.errors import FeatureStoreError
+from scoring.errors import ScoringError, clipped
+from scoring.serving.problems import LISTED_ERRORS, problem_body, problem_of, status_of
 from scoring.web.responses import JSONBody
 
 PROBLEM_JSON = "application/problem+json"
 
-DETAIL_LIMIT = 2000
-"""Characters of ``detail`` at most: whatever a message quotes, an answer stays small."""
-
 CLIENT_GONE = 499
 """The status of a request whose client hung up before its body arrived (as nginx logs it)."""
-
-LISTED_ERRORS = 20
-"""Validation errors listed at most in one answer."""
-
-# Most specific first: the first matching row wins.
-STATUS: list[tuple[type[Exception], int, str]] = [
-    (InvalidRequest, 422, "Invalid request"),
-    (BatchTooLarge, 413, "Batch too large"),
-    (PushTooLarge, 413, "Batch too large"),
-    (PushSourceNotFound, 422, "Push source not found"),
-    (InvalidPush, 422, "Invalid push"),
-    (ModelNotFound, 404, "Model not found"),
-    (Unauthorized, 401, "Unauthorized"),
-    (Forbidden, 403, "Forbidden"),
-    (OnlineStoreUnavailable, 503, "Online store unavailable"),
-    (DeadlineExceeded, 503, "Deadline exceeded"),
-    (FeatureServiceNotFound, 503, "Feature service not registered"),
-    (VersionNotLoadable, 422, "Version cannot be loaded"),
-    (ModelLoadError, 503, "Model unavailable"),
-    (RegistryCorrupt, 503, "Registry file unreadable"),
-    (RegistryBusy, 503, "Registry busy"),
-    (FeatureStoreError, 503, "Feature store error"),
-    (LogUnavailable, 503, "Log unavailable"),
-    (FeaturesAllMissing, 503, "Online features missing"),
-    (LogDisabled, 501, "Log disabled"),
-    (ScoringError, 500, "Scoring error"),
-]
 
 
 def problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONBody:
     """A problem+json response."""
-    detail = clipped(detail, DETAIL_LIMIT)
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    body = problem_body(status, title, detail, **extra)
     return JSONBody(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
-
-
-def status_of(exc: Exception) -> tuple[int, str]:
-    """HTTP status and title for one of our errors."""
-    return next((s, t) for error_type, s, t in STATUS if isinstance(exc, error_type))
 
 
 def status_code(exc: Exception) -> int:
@@ -109,16 +51,13 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
     """Answer every error the service raises, and FastAPI's own, as problem+json."""
 
     async def on_domain_error(_request: Request, exc: Exception) -> JSONBody:
-        status, title = status_of(exc)
+        assert isinstance(exc, ScoringError | FeatureStoreError)
+        body = problem_of(exc)
+        status = body["status"]
         headers = {"Retry-After": str(retry_after_s)} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        extra: dict[str, Any] = {}
-        if isinstance(exc, RequestProblems):
-            extra = {"errors": exc.problems}
-        elif isinstance(exc, InvalidPush) and exc.problems:
-            extra = {"errors": exc.problems[:LISTED_ERRORS]}
-        return problem(status, title, str(exc), headers, **extra)
+        return JSONBody(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
     async def on_http_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, HTTPException)

@@ -99,20 +99,13 @@ async def score(request: Request) -> JSONBody:
         answer = await service.score(parsed)
         body = JSONBody(answer)
     except Exception as exc:
-        model = _served_name(service, named)
+        model = service.served_label(named)
         seconds = time.perf_counter() - started
         service.metrics.request(model, UNKNOWN, SCORE_ROUTE, status_code(exc), seconds)
         raise
     seconds = time.perf_counter() - started
     service.metrics.request(answer["model"], str(answer["version"]), SCORE_ROUTE, 200, seconds)
     return body
-
-
-def _served_name(service: ScoringService, named: str | None) -> str:
-    """The model a failed request was for, if it is served: no client's name becomes a label."""
-    models = service.models
-    name = named or models.default
-    return name if name is not None and name in models.served else UNKNOWN
 
 
 router.add_route("/score", score, methods=["POST"], include_in_schema=False)

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 
 from features.store import open_feature_store
 from scoring.settings import Settings
-from scoring.web.app import GC_YOUNG_THRESHOLD, create_app
+from scoring.serving.runtime import GC_YOUNG_THRESHOLD
+from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
 
 
