@@ -61,6 +61,12 @@ class BenchConfig:
     """Pushes a run, each sent once (``bench.push_load`` says why)."""
     push_connections: int = 8
 
+    stream_events: int = 60_000
+    """Single-entity events in the backlog one, then two, stream consumers drain."""
+    stream_rate: float = 1000.0
+    """Events per second of the stream's latency run."""
+    stream_duration_s: float = 20.0
+
     drift_rows: int = 10_000_000
     drift_files: int = 10
     drift_row_group: int = 100_000
@@ -94,6 +100,8 @@ class BenchConfig:
             push_requests=60,
             log_ab_rounds=2,
             log_ab_round_s=3.0,
+            stream_events=10_000,
+            stream_duration_s=5.0,
             drift_rows=1_000_000,
             drift_files=4,
             retrain_rows=100_000,

@@ -20,6 +20,7 @@ from typing import Any
 
 import feast
 import pyarrow.dataset as ds
+import redis
 from rich.console import Console
 
 from bench.child import PROJECT_ROOT, available_memory_bytes
@@ -46,6 +47,8 @@ from bench.report import (
 )
 from bench.retrain import measure_retraining
 from bench.servers import ServerProcess, feast_server, scorer_server
+from bench.stats import ratio
+from bench.stream_load import StreamNames, consumer, drain_backlog, fixed_rate
 from bench.workspace import FEATURE_SERVICE, MODEL, Workspace, entity_sample, prepare_workspace
 from bench.wrk import require_wrk
 from features.store import open_feature_store
@@ -214,6 +217,50 @@ def _push(
     )
 
 
+def _stream(
+    ws: Workspace, settings: Settings, config: BenchConfig, say: Say, stack: ExitStack
+) -> dict[str, Any]:
+    """``scorer stream``: a backlog drained by one consumer, then two; latency at a fixed rate."""
+    logs = ws.root / "stream-logs"
+    client = redis.Redis(host=ws.redis.host, port=ws.redis.port, socket_timeout=60)
+    stack.callback(client.close)
+    bodies = score_bodies(MODEL, entity_sample(ws.transactions, config.entity_rows, seed=13))
+
+    def consumers(names: StreamNames, n: int) -> list[Any]:
+        started = []
+        for k in range(n):
+            name = f"{names.prefix.replace(':', '-')}-{k + 1}"
+            process = consumer(settings, repo=ws.repo, data_dir=ws.data_dir,
+                               online_store=ws.online_store, names=names, name=name,
+                               log_path=logs / f"{name}.log")  # fmt: skip
+            stack.callback(process.stop)
+            started.append(process.start())
+        return started
+
+    results: dict[str, Any] = {}
+    for n in (1, 2):
+        names = StreamNames(f"bench:drain{n}")
+        running = consumers(names, n)
+        say(f"stream: {n} consumer(s) draining {config.stream_events:,} events")
+        results[f"consumers_{n}"] = drained = drain_backlog(
+            client, names, running, bodies, config.stream_events
+        )
+        say(f"  {drained['events_per_s'] or 0:,.0f} events/s")
+        client.delete(names.requests, names.results, names.dead)
+    names = StreamNames("bench:rate")
+    [running] = consumers(names, 1)
+    say(f"stream: {config.stream_rate:,.0f} events/s for {config.stream_duration_s:g} s")
+    results["fixed_rate"] = fixed_rate(
+        client, names, bodies, config.stream_rate, config.stream_duration_s
+    )
+    running.stop()
+    client.delete(names.requests, names.results, names.dead)
+    results["ratio_two_to_one"] = ratio(
+        results["consumers_2"]["events_per_s"], results["consumers_1"]["events_per_s"]
+    )
+    return results
+
+
 def _problems(log_path: Path) -> dict[str, Any]:
     """What a server logged at ERROR or WARNING: counts, and the exception ending each trace."""
     if not log_path.is_file():
@@ -320,6 +367,8 @@ def run_bench(
         results["feature_fetch"] = _fetch(ws, settings, config, say)
         with ExitStack() as servers:
             results.update(_http(ws, settings, config, say, servers))
+        with ExitStack() as consumers:
+            results["stream"] = _stream(ws, settings, config, say, consumers)
         results["drift"] = _drift(ws, config, say)
         results["retraining"] = _retrain(ws, settings.feature_repo.resolve(), config, say)
     results["meta"]["finished_at"] = datetime.now(UTC).isoformat()

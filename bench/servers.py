@@ -91,7 +91,7 @@ class ServerProcess:
         return f"last lines of {self.log_path}:\n{text[-3000:]}"
 
 
-def _venv_command(name: str) -> str:
+def venv_command(name: str) -> str:
     found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if found is None:
         raise FileNotFoundError(f"the `{name}` command is not installed in this environment")
@@ -143,7 +143,7 @@ def scorer_server(
     )
     if admin_key is not None:
         env["SCORER_ADMIN_KEY"] = admin_key
-    command = [_venv_command("scorer"), "serve", "--host", HOST, "--port", str(port),
+    command = [venv_command("scorer"), "serve", "--host", HOST, "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
     name = f"scorer serve (log {'on' if log_enabled else 'off'})"
     return ServerProcess(name, command, env, "/health/ready", log_path, port)
@@ -158,7 +158,7 @@ def feast_server(repo: Path, online_store: str, workers: int, log_path: Path) ->
     """
     port = free_port()
     command = [
-        _venv_command("feast"), "-c", str(repo), "serve", "-h", HOST, "-p", str(port),
+        venv_command("feast"), "-c", str(repo), "serve", "-h", HOST, "-p", str(port),
         "--workers", str(workers), "--no-access-log", "--max-requests", "0",
         "--max-requests-jitter", "0", "--keep-alive-timeout", "60",
         "--registry_ttl_sec", "3600",

@@ -28,6 +28,7 @@ from jobs.demo.data import DemoData, DemoDataConfig, generate
 from scoring.errors import ServiceUnreachable
 
 Say = Callable[[str], None]
+Traffic = list[tuple[dict[str, object], int]]
 ACTIVITY_PUSH = "customer_activity_push"
 ACTIVITY_VIEW = "customer_activity"
 PUSH_KEY_HINT = "set SCORER_ADMIN_KEY to the service's admin key"
@@ -172,8 +173,12 @@ def simulate(
     config: DemoDataConfig,
     say: Say,
     admin_key: str | None = None,
+    send: Callable[[Traffic], PhaseResult] | None = None,
 ) -> tuple[PhaseResult, PhaseResult]:
     """Run the normal phase, shift the online store, run the shifted phase.
+
+    ``send`` sends a phase's traffic some other way than ``POST /score`` calls to ``url``
+    (through the request stream, say).
 
     Nothing is shifted unless the service scored some of the normal phase: shifted rows in
     the online store would only mislead the service that comes up next. With ``admin_key``
@@ -183,10 +188,13 @@ def simulate(
         say(f"activity pushes off: {PUSH_KEY_HINT} to push each customer's counts to /push")
     normal = generate(config)
     say(f"phase 1: {requests:,} requests like the training data")
-    first = asyncio.run(
-        send_phase(url, entity_traffic(normal, requests, 1), concurrency, feedback_share,
-                   admin_key)
-    )  # fmt: skip
+
+    def phase(traffic: Traffic) -> PhaseResult:
+        if send is not None:
+            return send(traffic)
+        return asyncio.run(send_phase(url, traffic, concurrency, feedback_share, admin_key))
+
+    first = phase(entity_traffic(normal, requests, 1))
     say(f"  answers {dict(first.statuses)}, versions {dict(first.versions)}, "
         f"{first.labelled:,} labels sent")  # fmt: skip
     _say_pushes(first, say)
@@ -199,10 +207,7 @@ def simulate(
     written = write_shifted_online_features(store, shifted)
     say(f"phase 2: drift knob at {shift:g}: {written:,} shifted online rows written, "
         f"{requests:,} requests with shifted amounts")  # fmt: skip
-    second = asyncio.run(
-        send_phase(url, entity_traffic(shifted, requests, 2), concurrency, feedback_share,
-                   admin_key)
-    )  # fmt: skip
+    second = phase(entity_traffic(shifted, requests, 2))
     say(f"  answers {dict(second.statuses)}, versions {dict(second.versions)}, "
         f"{second.labelled:,} labels sent")  # fmt: skip
     _say_pushes(second, say)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,13 @@ def bench(
     run_bench(settings_from(), out, quick, say)
 
 
+class Via(StrEnum):
+    """How ``scorer simulate`` sends its transactions."""
+
+    HTTP = "http"
+    STREAM = "stream"
+
+
 def simulate(
     url: Annotated[
         str | None, typer.Option(help="The running service (default http://SCORER_HOST:PORT).")
@@ -33,6 +41,13 @@ def simulate(
     shift: Annotated[float, typer.Option(help="Drift knob of the second phase.")] = 1.0,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
     feedback_share: Annotated[float, typer.Option(help="Share of requests labelled.")] = 1.0,
+    via: Annotated[
+        Via,
+        typer.Option(
+            help="http: POST /score; stream: entries of the request stream (a running "
+            "`scorer stream` scores them), results read back from the results stream."
+        ),
+    ] = Via.HTTP,
     run_jobs: Annotated[
         bool,
         typer.Option(
@@ -57,10 +72,21 @@ def simulate(
     base = url or f"http://{settings.host}:{settings.port}"
     check_service(base)
     store = open_feature_store(settings.feature_repo, settings.online_store)
+    send = None
+    if via is Via.STREAM:
+        from functools import partial
+
+        from jobs.demo.stream_traffic import StreamRoute, send_phase_via_stream
+
+        route = StreamRoute(settings.service_redis_url(), settings.stream_requests,
+                            settings.stream_results, settings.stream_dead)  # fmt: skip
+        send = partial(send_phase_via_stream, route, base, feedback_share=feedback_share,
+                       admin_key=settings.resolved_admin_key())  # fmt: skip
+        say(f"sending through {route.requests}, reading {route.results}")
     run_simulation(
         base, store, requests=requests, shift=shift, concurrency=concurrency,
         feedback_share=feedback_share, config=DemoDataConfig(), say=say,
-        admin_key=settings.resolved_admin_key(),
+        admin_key=settings.resolved_admin_key(), send=send,
     )  # fmt: skip
     if not run_jobs:
         return

@@ -51,6 +51,12 @@ def _results() -> dict[str, Any]:
                                   "cpu_us_per_request_log_on": 266.0,
                                   "cpu_us_per_request_log_off": 250.0,
                                   "rps_log_on": 1470.0, "rps_log_off": 1500.0}  # fmt: skip
+    results["stream"] = {
+        "consumers_1": {"events_per_s": 4200.0},
+        "consumers_2": {"events_per_s": 6300.0},
+        "ratio_two_to_one": 1.5,
+        "fixed_rate": {"rate": 1000.0, "latency": _latency(3.0, 12.0)},
+    }
     results["targets"] = check_targets(results)
     return results
 
@@ -65,6 +71,8 @@ def test_each_target_is_judged_from_its_figure() -> None:
     assert verdicts["log_cost_pct"] == (6.5, False)
     assert verdicts["drift_wall_s"] == (12.0, True)
     assert verdicts["drift_rss_gib"] == (2.0, False)
+    assert verdicts["stream_events_per_s"] == (4200.0, False)
+    assert verdicts["stream_p99_at_1000_ms"] == (12.0, True)
 
 
 def test_a_figure_that_was_not_measured_has_no_verdict() -> None:
@@ -89,7 +97,12 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
         assert figure in text
     assert "did not finish: stopped (memory)" in text
     assert "reference loop 61 ms, 33% of CPU time taken by other guests" in text
-    assert text.count("missed") == 4
+    assert text.count("missed") == 5
+    assert "4,200" in text  # one consumer, beside the HTTP req/s (3,000): 1.40x
+    assert "1.40x" in text
+    assert "6,300" in text
+    assert "1.50x" in text
+    assert "3.0 / 4.5 / 12.0 / 24.0 ms" in text
 
 
 def test_results_go_to_a_json_file_named_by_utc_time(tmp_path: Path) -> None:

@@ -54,3 +54,12 @@ def test_prometheus_and_grafana_mount_the_observability_files() -> None:
     [job] = scrape["scrape_configs"]
     assert job["static_configs"] == [{"targets": ["api:8000"]}]
     assert job["honor_labels"] is True  # the job metrics' `job` label, which the rules use
+
+
+def test_the_stream_service_runs_the_consumer_from_the_same_image() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    stream = services["stream"]
+    assert stream["command"] == ["scorer", "stream"]
+    assert stream["image"] == services["api"]["image"]
+    assert stream["environment"]["SCORER_ONLINE_STORE"] == "redis:6379"
+    assert stream["depends_on"]["init"]["condition"] == "service_completed_successfully"

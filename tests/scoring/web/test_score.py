@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.store import open_feature_store
-from scoring.settings import Settings
 from scoring.serving.runtime import GC_YOUNG_THRESHOLD
+from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
 
