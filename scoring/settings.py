@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0)
     """Longest a request's headers may take to arrive; the connection is closed after."""
 
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request line and headers accepted, in bytes (431, or 414 for the line, above):
+    64 KiB, about Envoy's default; a client's headers are a few hundred bytes."""
+
     shutdown_timeout_s: int = Field(default=10, ge=1)
     """On SIGTERM, how long requests in flight may take to finish before they are cancelled
     (``scorer serve`` then still writes every answered row to the log)."""

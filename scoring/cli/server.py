@@ -24,12 +24,13 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": logging_config(settings.log_format),
         # A slow client cannot hold SIGTERM's exit: its request is cancelled after this.
         "timeout_graceful_shutdown": settings.shutdown_timeout_s,
-        # uvicorn has no deadline on request headers: its own protocol with one (and the
-        # body's, which it keeps cheaper than the app could).
+        # uvicorn has no deadline nor size limit on request headers: its own protocol with
+        # them (and the body's deadline, which it keeps cheaper than the app could).
         "http": functools.partial(
             ClientDeadlineProtocol,
             header_timeout_s=settings.header_timeout_s,
             body_timeout_s=settings.body_timeout_s,
+            max_header_bytes=settings.max_header_bytes,
         ),
     }
 

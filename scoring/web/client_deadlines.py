@@ -1,4 +1,4 @@
-"""uvicorn's HTTP protocol with deadlines on what a client sends: a request's headers and body.
+"""uvicorn's HTTP protocol with limits on what a client sends: a request's headers and body.
 
 uvicorn times out only idle keep-alive connections, and any byte received resets that: a client
 that connects and sends nothing, or sends its headers a byte at a time, holds its connection
@@ -11,6 +11,13 @@ Neither runs while a request is answered.
 Every request moves its deadline, so the deadline is a time kept per connection, checked by
 one timer that is re-armed only when it fires early: a request costs no timer of its own
 (scheduling and cancelling timers was a measurable share of a small request's time).
+
+The request line and headers are limited in size too. httptools hands uvicorn a header or a
+URL only once it is whole, and both pile up in memory meanwhile: a client could send
+gigabytes of one header within the deadline. The bytes received while a request's headers
+are still incomplete are counted; past the limit the request is answered 431 (414 while
+still in the request line) and the connection closed. Headers that arrive whole in one read,
+as nearly all do, cost nothing to count.
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ import logging
 import math
 from typing import Any, Literal
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from scoring.serving.problems import problem_body
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +55,18 @@ class ClientDeadlineProtocol(HttpToolsProtocol):
     """The httptools protocol, with deadlines on a request's headers and on its body."""
 
     def __init__(
-        self, *args: Any, header_timeout_s: float, body_timeout_s: float, **kwargs: Any
+        self,
+        *args: Any,
+        header_timeout_s: float,
+        body_timeout_s: float,
+        max_header_bytes: int = 65_536,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout_s = header_timeout_s
         self.body_timeout_s = body_timeout_s
+        self.max_header_bytes = max_header_bytes
+        self._header_bytes = 0
         self._phase: Phase = None
         self._due = math.inf
         self._timer: asyncio.TimerHandle | None = None
@@ -58,6 +75,7 @@ class ClientDeadlineProtocol(HttpToolsProtocol):
     def _expect(self, phase: Phase, timeout_s: float) -> None:
         """From now, ``phase`` must be over within ``timeout_s``."""
         self._phase = phase
+        self._header_bytes = 0
         self._due = self.loop.time() + timeout_s
         if self._timer is None:
             self._timer = self.loop.call_at(self._due, self._check)
@@ -79,6 +97,31 @@ class ClientDeadlineProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete:
             return  # a request is being answered; the slow one waits behind it (pipelining)
         log.debug("closing a connection whose request headers took over %ss", self.header_timeout_s)
+        self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data``; count it if the headers it brought are still incomplete after it."""
+        super().data_received(data)
+        if self._phase == "headers" and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > self.max_header_bytes:
+                self._refuse_headers()
+
+    def _refuse_headers(self) -> None:
+        """Answer 431 (or 414 for a request line alone) as problem+json and close."""
+        self._phase = None
+        if getattr(self, "headers", None):  # uvicorn's list of the headers parsed so far
+            status, title, what = 431, "Request Header Fields Too Large", "request headers"
+        else:
+            status, title, what = 414, "URI Too Long", "request line"
+        limit = self.max_header_bytes
+        detail = f"the {what} passed the limit of {limit} bytes (SCORER_MAX_HEADER_BYTES)"
+        body = orjson.dumps(problem_body(status, title, detail))
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+            % (status, title.encode(), len(body), body)
+        )
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -159,3 +159,71 @@ def test_a_slow_client_does_not_hold_sigterm_past_the_graceful_timeout(
     finally:
         server.stop()
     assert took < 2 + 10, f"SIGTERM took {took:.0f} s to end the server"
+
+
+def send_until_answered(port: int, start: bytes, filler: bytes, chunks: int) -> bytes:
+    """Send ``start``, then ``filler`` until the server answers or closes; return the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(start)
+        try:
+            for _ in range(chunks):
+                if select.select([sock], [], [], 0)[0]:
+                    break  # answered (or closed)
+                sock.sendall(filler)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = b""
+        try:
+            while data := sock.recv(65_536):
+                answer += data
+        except ConnectionResetError:
+            pass
+    return answer
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (headers and a ``Content-Length`` body) from a kept-alive connection."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65_536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+        if line.startswith(b"content-length:")
+    )  # fmt: skip
+    while len(body) < length:
+        body += sock.recv(65_536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_endless_headers_or_url_are_refused_with_memory_bounded(own_settings: Settings) -> None:
+    server = ServerProcess(own_settings, workers=1).start()
+    try:
+        assert server.process is not None
+        before = peak_rss_mb(server.process.pid)
+        # One header that never ends, then a request line that never ends: 256 MB offered
+        # each, four thousand times the limit (64 KiB). httptools would hold all of it.
+        headers = send_until_answered(
+            server.port, b"GET /health/live HTTP/1.1\r\nHost: t\r\nX-Big: ", CHUNK, 4096
+        )
+        url = send_until_answered(server.port, b"GET /health/live?q=", b"a" * 65_536, 4096)
+        after = peak_rss_mb(server.process.pid)
+        # Large bodies are not headers: a 1 MB body on a kept-alive connection is read.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            body = b'{"entities": [], "pad": "' + b"x" * 1_000_000 + b'"}'
+            for _ in range(2):
+                sock.sendall(
+                    b"POST /score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                answer = read_answer(sock)
+                assert answer.startswith(b"HTTP/1.1 422"), answer[:300]  # read, then judged
+    finally:
+        server.stop()
+    assert headers.startswith(b"HTTP/1.1 431 "), headers[:300]
+    assert url.startswith(b"HTTP/1.1 414 "), url[:300]
+    for answer in (headers, url):
+        assert b"application/problem+json" in answer
+        assert b"SCORER_MAX_HEADER_BYTES" in answer
+        assert b"connection: close" in answer.lower()
+    assert after - before < 300, f"peak RSS grew from {before:.0f} MB to {after:.0f} MB"
