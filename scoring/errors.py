@@ -57,6 +57,10 @@ class RegistryBusy(ScoringError):
     """Another process held a model's alias lock for too long; nothing was changed."""
 
 
+class RegistryUnwritable(ScoringError):
+    """The registry's files cannot be written (a read-only or full disk); nothing was changed."""
+
+
 class LogUnavailable(ScoringError):
     """The log cannot take more rows now: its buffer is full (a failing disk) or it is closing."""
 

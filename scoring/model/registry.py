@@ -32,6 +32,7 @@ from scoring.errors import (
     ModelNotFound,
     RegistryBusy,
     RegistryCorrupt,
+    RegistryUnwritable,
     VersionNotLoadable,
 )
 from scoring.model.manifest import MANIFEST_FILE, ModelManifest, one_line
@@ -217,26 +218,33 @@ class ModelRegistry:
                 raise ModelNotFound(f"model {name!r} has no version {version}")
             # Versions never change once registered: checking outside the lock is enough.
             self.check_loads(name, version)
-        with self._locked(name):
-            old = self._aliases_for_change(name)
-            current = asdict(old)
-            current[alias] = version
-            if alias == "canary":
-                current["canary_weight"] = weight if version is not None else 0.0
-            write_atomically(self.aliases_path(name), json.dumps(current, indent=2).encode())
-            self._append_history(
-                name,
-                {
-                    "time": datetime.now(UTC).isoformat(),
-                    "alias": alias,
-                    "old": getattr(old, alias),
-                    "new": version,
-                    "weight": current["canary_weight"] if alias == "canary" else None,
-                    "who": who,
-                    "why": why,
-                    "rollback": rollback,
-                },
-            )
+        try:
+            with self._locked(name):
+                old = self._aliases_for_change(name)
+                current = asdict(old)
+                current[alias] = version
+                if alias == "canary":
+                    current["canary_weight"] = weight if version is not None else 0.0
+                path = self.aliases_path(name)
+                write_atomically(path, json.dumps(current, indent=2).encode())
+                self._append_history(  # never raises: the change is made
+                    name,
+                    {
+                        "time": datetime.now(UTC).isoformat(),
+                        "alias": alias,
+                        "old": getattr(old, alias),
+                        "new": version,
+                        "weight": current["canary_weight"] if alias == "canary" else None,
+                        "who": who,
+                        "why": why,
+                        "rollback": rollback,
+                    },
+                )
+        except OSError as exc:  # the lock or the file, written atomically: nothing changed
+            raise RegistryUnwritable(
+                f"the aliases of model {name!r} in {self.model_dir(name)} cannot be written "
+                f"({exc}); nothing changed"
+            ) from exc
         return Aliases(**current)
 
     def history(self, name: str, last: int | None = None) -> list[dict[str, Any]]:

@@ -77,6 +77,27 @@ def test_promoting_a_version_that_cannot_load_is_refused_and_changes_nothing(
     assert registry.aliases("fraud") == Aliases(champion=1)
 
 
+def test_a_registry_that_cannot_be_written_answers_503_and_changes_nothing(
+    own_settings: Settings,
+) -> None:
+    settings = with_admin_key(own_settings)
+    v2 = register_copy_of_v1(settings)
+    registry = ModelRegistry(settings.models_dir)
+    aliases = registry.aliases_path("fraud")
+    before = aliases.read_bytes()
+    # What a read-only or full disk does to the lock file, in a way root cannot bypass.
+    lock = aliases.with_name(aliases.name + ".lock")
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/models/fraud/promote", json={"version": v2}, headers=ADMIN)
+        problem = assert_problem(response, 503, "cannot be written", "nothing changed")
+        assert problem["title"] == "Registry not writable"
+        assert "Retry-After" in response.headers
+        assert client.get("/models/fraud").json()["served"]["champion"] == 1
+    assert aliases.read_bytes() == before
+
+
 def test_a_corrupt_alias_file_is_named_and_promote_repairs_it(
     own_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
