@@ -28,6 +28,7 @@ from feast.value_type import ValueType
 from redis.exceptions import RedisError
 
 from features.errors import (
+    FeatureStoreError,
     InvalidPush,
     OnlineStoreUnavailable,
     PushTooLarge,
@@ -144,7 +145,13 @@ class FeaturePusher:
         """The rows as a typed frame of the columns the write takes, or every problem found."""
         problems: list[dict[str, str]] = []
         if target.offline:
-            expected = offline_columns(self.store, schema)
+            try:
+                expected = offline_columns(self.store, schema)
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                source = schema.push_source
+                raise FeatureStoreError(
+                    f"the offline source of {source!r} cannot be read: {exc}"
+                ) from exc
             names = {c.name for c in expected}
             source = schema.push_source
             for name in list(df)[:_LISTED]:

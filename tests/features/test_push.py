@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from features.errors import InvalidPush, OnlineStoreUnavailable, PushSourceNotFound, PushTooLarge
+from features.errors import (
+    FeatureStoreError,
+    InvalidPush,
+    OnlineStoreUnavailable,
+    PushSourceNotFound,
+    PushTooLarge,
+)
 from features.push import FeaturePusher, PushResult, PushTarget
 from features.store import open_feature_store
 from jobs.demo.redis_server import free_port
@@ -80,3 +86,17 @@ def test_an_online_store_that_does_not_answer_is_unavailable(repo: DemoRepo) -> 
     store = open_feature_store(repo.path, f"127.0.0.1:{free_port()}")
     with pytest.raises(OnlineStoreUnavailable):
         FeaturePusher(store, max_rows=10).push(SOURCE, rows(repo, 1))
+
+
+def test_an_offline_source_that_cannot_be_read_is_a_store_error(
+    pusher: FeaturePusher, repo: DemoRepo
+) -> None:
+    source = repo.path / "data" / "customer_activity.parquet"
+    moved = source.with_name("moved-away.parquet")
+    source.rename(moved)
+    try:
+        with pytest.raises(FeatureStoreError, match="offline source") as raised:
+            pusher.push(SOURCE, rows(repo, 1), "offline")
+        assert not isinstance(raised.value, InvalidPush)  # the server's trouble, not the rows'
+    finally:
+        moved.rename(source)
