@@ -1,4 +1,4 @@
-"""The stream consumer: read a batch of events, score it as ``/score`` would, settle it.
+"""The stream consumer: read a batch of events, handle them together, settle them.
 
 Delivery is at least once. An event is acknowledged only after its result (or its dead
 letter) is written, so an event whose consumer dies before that is delivered again, to a
@@ -12,26 +12,21 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
 from features.errors import FeatureStoreError
-from scoring.errors import InvalidRequest, ScoringError
+from scoring.errors import ScoringError
 from scoring.serving.problems import problem_body, problem_of
-from scoring.serving.request import parse_score_request
-from scoring.serving.service import ScoringService
-from scoring.serving.service_metrics import UNKNOWN
 from scoring.settings import Settings
 from scoring.stream.transport import Event, EventTransport, Outcome, TransportUnavailable
 
 log = logging.getLogger(__name__)
 
-STREAM_ROUTE = "stream"
-"""The ``route`` of stream events in the prediction log and in ``scorer_requests_total``."""
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+EventHandler = Callable[[Event], Awaitable[bytes | None]]
+"""Handles one event: its result (None: it has none), or the error that it cannot be handled."""
 
 MAX_BACKOFF_S = 5.0
 """Longest wait between two attempts to reach a transport that does not answer."""
@@ -48,7 +43,6 @@ class ConsumerSettings:
     block_ms: int = 100
     claim_idle_s: float = 30.0
     max_deliveries: int = 5
-    max_batch_rows: int = 5000
 
     @classmethod
     def of(cls, settings: Settings) -> ConsumerSettings:
@@ -58,7 +52,6 @@ class ConsumerSettings:
             block_ms=settings.stream_block_ms,
             claim_idle_s=settings.stream_claim_idle_s,
             max_deliveries=settings.stream_max_deliveries,
-            max_batch_rows=settings.max_batch_rows,
         )
 
 
@@ -68,12 +61,14 @@ class _Settlement:
 
     results: list[Outcome]
     dead: list[Outcome]
+    done: list[str] = field(default_factory=list)
+    """Events handled that have no result to write (pushes)."""
     results_written: bool = False
     dead_written: bool = False
 
     @property
     def event_ids(self) -> list[str]:
-        return [o.event_id for o in (*self.results, *self.dead)]
+        return [*(o.event_id for o in (*self.results, *self.dead)), *self.done]
 
 
 @dataclass
@@ -81,6 +76,8 @@ class ConsumerCounts:
     """What a consumer did since it started."""
 
     results: int = 0
+    done: int = 0
+    """Events handled without a result to write (pushes)."""
     dead: int = 0
     retried: int = 0
     outages: int = 0
@@ -89,15 +86,15 @@ class ConsumerCounts:
 
 
 class StreamConsumer:
-    """Scores the events of one transport through the scoring service until stopped."""
+    """Hands the events of one transport to a handler (scoring, pushing) until stopped."""
 
     def __init__(
         self,
-        service: ScoringService,
         transport: EventTransport,
+        handler: EventHandler,
         settings: ConsumerSettings,
     ) -> None:
-        self._service = service
+        self._handler = handler
         self._transport = transport
         self._settings = settings
         self._stop = asyncio.Event()
@@ -153,7 +150,7 @@ class StreamConsumer:
             await self._transport.leave()
 
     async def process(self, events: Sequence[Event]) -> int:
-        """Score ``events`` together, write their results and dead letters, acknowledge them.
+        """Handle ``events`` together, write their results and dead letters, acknowledge them.
 
         Returns how many failed for a reason that may pass (the online store is down): those
         are left unacknowledged, to be claimed again after ``claim_idle_s``.
@@ -161,9 +158,10 @@ class StreamConsumer:
         outcomes = await asyncio.gather(*(self._outcome(event) for event in events))
         results = [o for kind, o in outcomes if kind == "result" and o is not None]
         dead = [o for kind, o in outcomes if kind == "dead" and o is not None]
-        retried = len(events) - len(results) - len(dead)
+        done = [o.event_id for kind, o in outcomes if kind == "done" and o is not None]
+        retried = sum(kind == "retry" for kind, _ in outcomes)
         self.counts.retried += retried
-        self._unsettled = _Settlement(results, dead)
+        self._unsettled = _Settlement(results, dead, done)
         await self._settle()
         return retried
 
@@ -179,10 +177,12 @@ class StreamConsumer:
         await self._transport.ack(settling.event_ids)
         self._unsettled = None
         self.counts.results += len(settling.results)
+        self.counts.done += len(settling.done)
         self.counts.dead += len(settling.dead)
 
     async def _outcome(self, event: Event) -> tuple[str, Outcome | None]:
-        """``("result", ...)``, ``("dead", ...)``, or ``("retry", None)`` for one event."""
+        """``("result", ...)``, ``("done", ...)`` (no result), ``("dead", ...)``, or
+        ``("retry", None)`` for one event."""
         s = self._settings
         if event.deliveries > s.max_deliveries:
             detail = (
@@ -191,28 +191,19 @@ class StreamConsumer:
                 f"SCORER_STREAM_MAX_DELIVERIES={s.max_deliveries}"
             )
             return "dead", self._dead(event, problem_body(500, "Delivered too often", detail))
-        started = time.perf_counter()
-        service = self._service
-        named: str | None = None
         try:
-            request = parse_score_request(_json(event), s.max_batch_rows)
-            named = request.model
-            answer = await service.score(request, request_id=event.id, route=STREAM_ROUTE)
+            result = await self._handler(event)
         except (ScoringError, FeatureStoreError) as exc:
             problem = problem_of(exc)
         except Exception as exc:  # a bug: retried like an outage, dead-lettered at the limit
-            log.exception("event %s could not be scored", event.id)
+            log.exception("event %s could not be handled", event.id)
             problem = problem_body(500, "Internal error", f"{type(exc).__name__}: {exc}")
         else:
-            seconds = time.perf_counter() - started
-            service.metrics.request(
-                answer["model"], str(answer["version"]), STREAM_ROUTE, 200, seconds
-            )
             self._count(200)
-            return "result", Outcome(event.id, orjson.dumps(answer, option=_JSON_OPTIONS))
+            if result is None:  # handled, nothing to write (a push): acknowledged all the same
+                return "done", Outcome(event.id, b"")
+            return "result", Outcome(event.id, result)
         status = problem["status"]
-        seconds = time.perf_counter() - started
-        service.metrics.request(service.served_label(named), UNKNOWN, STREAM_ROUTE, status, seconds)
         self._count(status)
         if status < 500 or event.deliveries >= s.max_deliveries:
             return "dead", self._dead(event, problem)
@@ -220,7 +211,7 @@ class StreamConsumer:
 
     def _dead(self, event: Event, problem: dict[str, object]) -> Outcome:
         log.warning("event %s dead-lettered: %s", event.id, problem["detail"])
-        return Outcome(event.id, orjson.dumps(problem, option=_JSON_OPTIONS))
+        return Outcome(event.id, orjson.dumps(problem, option=orjson.OPT_NON_STR_KEYS))
 
     def _count(self, status: int) -> None:
         self.counts.by_status[status] = self.counts.by_status.get(status, 0) + 1
@@ -229,16 +220,6 @@ class StreamConsumer:
         """Sleep ``seconds``, or less when stopped meanwhile."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), seconds)
-
-
-def _json(event: Event) -> object:
-    if event.body is None:
-        raise InvalidRequest("the entry has no 'body' field: it must hold a /score body (JSON)")
-    try:
-        # orjson refuses NaN and Infinity, which JSON does not have either.
-        return orjson.loads(event.body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the entry's body is not valid JSON: {exc}") from exc
 
 
 def _backoff(failures: int) -> float:

@@ -14,9 +14,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import OnlineStoreUnavailable
-from features.push import PushTarget
 from features.readers import store_answers, store_loaded
 from scoring.errors import InvalidRequest
+from scoring.serving.push_request import PushBody
 from scoring.serving.request import (
     MAX_LABEL_CHARS,
     ScoreRequestBody,
@@ -222,34 +222,6 @@ async def promote(
     )
     await watcher.reload_if_changed()
     return {"name": name, "aliases": asdict(aliases)}
-
-
-class PushBody(BaseModel):
-    """Body of ``POST /push``: Feast feature server's ``PushFeaturesRequest``, field for field.
-
-    Unknown fields are ignored, as Feast's server ignores them, so its clients work unchanged.
-    """
-
-    push_source_name: str = Field(description="The Feast push source to write to.")
-    df: dict[str, Any] = Field(
-        description="The rows, by column: {column: [values]}, one list per column.",
-        examples=[
-            {
-                "customer_id": [1001],
-                "event_timestamp": ["2026-01-01T12:00:00Z"],
-                "txn_count_1h": [3],
-                "txn_amount_1h": [120.5],
-                "txn_count_24h": [7],
-            }
-        ],
-    )
-    to: PushTarget = Field(default=PushTarget.ONLINE, description="Where the rows are written.")
-    allow_registry_cache: bool = Field(
-        default=True, description="Whether Feast may use its cached registry."
-    )
-    transform_on_write: bool = Field(
-        default=True, description="Whether Feast applies on-demand transforms on write."
-    )
 
 
 @router.post("/push", dependencies=[Depends(require_json)])

@@ -62,4 +62,5 @@ def test_the_stream_service_runs_the_consumer_from_the_same_image() -> None:
     assert stream["command"] == ["scorer", "stream"]
     assert stream["image"] == services["api"]["image"]
     assert stream["environment"]["SCORER_ONLINE_STORE"] == "redis:6379"
+    assert stream["environment"]["SCORER_STREAM_PUSH"] == "scorer:push"
     assert stream["depends_on"]["init"]["condition"] == "service_completed_successfully"

@@ -15,6 +15,7 @@ from scoring.serving.request import parse_score_request
 from scoring.serving.runtime import open_runtime
 from scoring.settings import Settings
 from scoring.stream.consumer import ConsumerCounts, ConsumerSettings, StreamConsumer
+from scoring.stream.handlers import ScoreEvents
 from scoring.stream.process import request_transport
 from tests.utils.repo import DemoRepo
 from tests.utils.serving import entities, read_log
@@ -35,7 +36,8 @@ def consume_until(
         transport = request_transport(settings, CONSUMER)
         try:
             async with open_runtime(settings) as runtime:
-                consumer = StreamConsumer(runtime.service, transport, ConsumerSettings.of(settings))
+                handler = ScoreEvents(runtime.service, settings.max_batch_rows)
+                consumer = StreamConsumer(transport, handler, ConsumerSettings.of(settings))
                 task = asyncio.create_task(consumer.run())
                 deadline = time.monotonic() + timeout_s  # a bound, not a speed
                 while not done():

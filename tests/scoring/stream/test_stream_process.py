@@ -8,6 +8,7 @@ carry the same ``event_id``; no entry goes without one.
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 
 import orjson
@@ -44,19 +45,18 @@ def test_a_consumer_killed_mid_batch_leaves_its_entries_to_another(
 ) -> None:
     s = stream_settings.model_copy(update={"stream_batch_size": 20, "stream_claim_idle_s": 1.0})
     client = client_of(s)
-    ids = add_events(client, s.stream_requests, _bodies(demo_repo, 1500, seed=8))
+    ids = add_events(client, s.stream_requests, _bodies(demo_repo, 6000, seed=8))
     first = StreamProcess(s, "first").start()
     try:
-        # Killed while it holds entries it has read and not acknowledged: mid-batch.
-        wait_for(
-            lambda: (
-                client.xlen(s.stream_results) > 0
-                and pending_of(client, s.stream_requests, s.stream_group).get("first", 0) > 0
-            ),
-            120,
-            "the first consumer to score some entries",
-            poll_s=0.01,
-        )
+        wait_for(lambda: client.xlen(s.stream_results) > 0, 120, "its first results", poll_s=0.01)
+        # Killed while it holds entries it has read and not acknowledged: mid-batch. Frozen
+        # first, so that what it holds is known when the kill lands.
+        for _ in range(1000):
+            first.signal(signal.SIGSTOP)
+            if pending_of(client, s.stream_requests, s.stream_group).get("first", 0) > 0:
+                break
+            first.signal(signal.SIGCONT)
+            time.sleep(0.005)
         first.signal(signal.SIGKILL)
         first.wait()
     finally:
