@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scoring.errors import ModelNotFound
 from scoring.model.loaded import ScoringModel
 from scoring.model.registry import Aliases
 
@@ -26,6 +27,23 @@ class ServedVersions:
             canary=self.canary.version if self.canary is not None else None,
             canary_weight=self.canary_weight if self.canary is not None else 0.0,
             shadow=self.shadow.version if self.shadow is not None else None,
+        )
+
+    def pinned(self, version: int) -> tuple[ScoringModel, str]:
+        """The version a request names, and its alias: the champion, or the canary.
+
+        Only a version that answers requests may be named: a shadow's scores are never
+        returned, and a registered version that is not served is not even loaded.
+        """
+        if self.champion.version == version:
+            return self.champion, "champion"
+        if self.canary is not None and self.canary.version == version:
+            return self.canary, "canary"
+        served = f"champion {self.champion.version}"
+        if self.canary is not None:
+            served += f", canary {self.canary.version}"
+        raise ModelNotFound(
+            f"version {version} of model {self.champion.name!r} is not served ({served})"
         )
 
 

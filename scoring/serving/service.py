@@ -172,6 +172,14 @@ class ScoringService:
             return canary, "canary"
         return serving.champion, "champion"
 
+    def route_version(self, name: str, version: int) -> tuple[ScoringModel, str]:
+        """Served ``version`` of ``name`` and its alias (see :meth:`ServedVersions.pinned`)."""
+        serving = self.models.served.get(name)
+        if serving is None:
+            known = ", ".join(sorted(self.models.served)) or "none"
+            raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
+        return serving.pinned(version)
+
     def served_label(self, name: str | None) -> str:
         """The ``model`` label of a request for ``name``: the name if it is served, else
         :data:`UNKNOWN`, so that no client's made-up name becomes a label value."""
@@ -180,19 +188,27 @@ class ScoringService:
         return name if name is not None and name in models.served else UNKNOWN
 
     async def score(
-        self, request: ScoreRequest, request_id: str | None = None, route: str | None = None
+        self,
+        request: ScoreRequest,
+        request_id: str | None = None,
+        route: str | None = None,
+        version: int | None = None,
     ) -> dict[str, Any]:
         """Answer one ``/score`` request as the JSON-ready response body.
 
         ``request_id`` is the caller's id for it (a stream entry's id), made up when None;
-        ``route`` is what the log records instead of the version's alias (``stream``).
+        ``route`` is what the log records instead of the version's alias (``stream``);
+        ``version`` pins the served version that answers (see :meth:`route_version`).
         """
         started = time.perf_counter()
         circuit = self.circuit
         if circuit is not None and circuit.is_open and circuit.refuses():
             # Refused before queueing: not behind a probe that may take the whole budget.
             raise CircuitOpen(circuit.describe())
-        model, alias = self.route(request.model)
+        if version is None:
+            model, alias = self.route(request.model)
+        else:
+            model, alias = self.route_version(request.model or "", version)
         rows = entity_rows(model.schema, request.entities)
         request_id = request_id or uuid.uuid4().hex
         route = route or alias

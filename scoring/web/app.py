@@ -18,6 +18,7 @@ from scoring.serving.runtime import open_runtime, steady_gc
 from scoring.serving.service import ScoringService
 from scoring.serving.telemetry import Telemetry
 from scoring.settings import Settings
+from scoring.web import open_inference
 from scoring.web.limits import BodyLimits
 from scoring.web.problems import install_problem_handlers
 from scoring.web.routes import SCORE_OPERATION, router
@@ -73,14 +74,16 @@ def create_app(settings: Settings) -> FastAPI:
         BodyLimits, max_bytes=settings.body_limit_bytes(), timeout_s=settings.body_timeout_s
     )
     app.include_router(router)
+    app.include_router(open_inference.router)
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's schema, plus the plain Starlette ``/score`` route it cannot see."""
+        """FastAPI's schema, plus the plain Starlette routes it cannot see (``/score``, infer)."""
         if app.openapi_schema is None:
             schema = get_openapi(
                 title=app.title, version=app.version, summary=app.summary, routes=app.routes
             )
-            schema["paths"] = {"/score": {"post": SCORE_OPERATION}, **schema["paths"]}
+            paths = {"/score": {"post": SCORE_OPERATION}, **schema["paths"]}
+            schema["paths"] = {**paths, **open_inference.INFER_OPERATIONS}
             app.openapi_schema = schema
         return app.openapi_schema
 

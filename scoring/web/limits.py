@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scoring.web.client_deadlines import BODY_DEADLINE, BodyDeadline
-from scoring.web.problems import http_problem
+from scoring.web.problems import refusal
 
 
 class BodyTooLarge(HTTPException):
@@ -55,7 +55,7 @@ class BodyLimits:
             return
         declared = _content_length(scope)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await http_problem(BodyTooLarge(self.max_bytes))(scope, receive, send)
+            await refusal(scope["path"], BodyTooLarge(self.max_bytes))(scope, receive, send)
             return
         deadline = scope.get("extensions", {}).get(BODY_DEADLINE)
         if isinstance(deadline, BodyDeadline):  # the server keeps the time: no timer here

@@ -3,8 +3,10 @@ and for the web framework's own."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
@@ -47,8 +49,37 @@ def http_problem(exc: HTTPException) -> JSONBody:
     return problem(exc.status_code, _reason(exc.status_code), str(exc.detail), headers)
 
 
+OIP_PREFIX = "/v2"
+"""The Open Inference Protocol's paths, whose errors are ``{"error": "..."}``, not problem+json."""
+
+
+def is_oip_path(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's."""
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
+def as_oip_error(response: JSONBody) -> JSONBody:
+    """A problem+json answer in OIP's form: ``{"error": detail}``, the same status and headers.
+
+    OIP answers a request that does not fit with 400 where the rest of the API says 422.
+    """
+    body = orjson.loads(response.body)
+    status = 400 if response.status_code == 422 else response.status_code
+    headers = {k: v for k, v in response.headers.items() if k in ("retry-after", "connection")}
+    return JSONBody({"error": body.get("detail", body.get("title"))}, status, headers)
+
+
+def refusal(path: str, exc: HTTPException) -> JSONBody:
+    """:func:`http_problem`, in OIP's form on OIP's paths."""
+    response = http_problem(exc)
+    return as_oip_error(response) if is_oip_path(path) else response
+
+
 def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
-    """Answer every error the service raises, and FastAPI's own, as problem+json."""
+    """Answer every error the service raises, and FastAPI's own, as problem+json.
+
+    On the Open Inference Protocol's paths the same answers come in its form (:func:`as_oip_error`).
+    """
 
     async def on_domain_error(_request: Request, exc: Exception) -> JSONBody:
         assert isinstance(exc, ScoringError | FeatureStoreError)
@@ -78,11 +109,23 @@ def install_problem_handlers(app: FastAPI, retry_after_s: int) -> None:
         # server error (nginx logs the same case as 499).
         return Response(status_code=CLIENT_GONE)
 
+    def oip_aware(handler: Handler) -> Handler:
+        async def handle(request: Request, exc: Exception) -> Response:
+            response = await handler(request, exc)
+            if isinstance(response, JSONBody) and is_oip_path(request.url.path):
+                return as_oip_error(response)
+            return response
+
+        return handle
+
     app.add_exception_handler(ClientDisconnect, on_client_gone)
-    app.add_exception_handler(ScoringError, on_domain_error)
-    app.add_exception_handler(FeatureStoreError, on_domain_error)
-    app.add_exception_handler(HTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ScoringError, oip_aware(on_domain_error))
+    app.add_exception_handler(FeatureStoreError, oip_aware(on_domain_error))
+    app.add_exception_handler(HTTPException, oip_aware(on_http_error))
+    app.add_exception_handler(RequestValidationError, oip_aware(on_validation_error))
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 def _reason(status: int) -> str:
