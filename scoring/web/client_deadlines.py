@@ -30,7 +30,8 @@ from typing import Any, Literal
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from scoring.serving.problems import problem_body
+# Nothing heavy at import: a worker unpickles this protocol before it answers uvicorn's health
+# pings, and a worker that takes over five seconds to (importing Feast, say) is killed.
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,8 @@ class ClientDeadlineProtocol(HttpToolsProtocol):
 
     def _refuse_headers(self) -> None:
         """Answer 431 (or 414 for a request line alone) as problem+json and close."""
+        from scoring.serving.problems import problem_body  # imported by the app long since
+
         self._phase = None
         if getattr(self, "headers", None):  # uvicorn's list of the headers parsed so far
             status, title, what = 431, "Request Header Fields Too Large", "request headers"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from scoring.errors import InvalidModelName, ModelNotFound
+from scoring.errors import InvalidModelName, ModelNotFound, RegistryUnwritable
 from scoring.model.registry import Aliases, ModelRegistry, check_model_name
 from tests.utils.repo import ROOT
 from tests.utils.tiny_model import tiny_files, tiny_manifest
@@ -123,7 +123,7 @@ def test_an_alias_change_that_cannot_be_synced_changes_nothing(
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="Input/output error"):
+    with pytest.raises(RegistryUnwritable, match=r"Input/output error.*nothing changed"):
         registry.set_alias("m", "canary", 3, weight=0.5)
     monkeypatch.undo()
     assert synced
