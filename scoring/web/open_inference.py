@@ -27,7 +27,7 @@ from scoring.serving.request import ScoreRequest
 from scoring.serving.service import ScoringService
 from scoring.serving.service_metrics import UNKNOWN
 from scoring.web.deps import ServiceDep, WatcherDep, is_json
-from scoring.web.problems import as_oip_error, status_code
+from scoring.web.problems import as_oip_error, oip_status, status_code
 from scoring.web.responses import JSONBody
 from scoring.web.routes import live, ready
 
@@ -177,7 +177,7 @@ async def infer(request: Request) -> JSONBody:
     except Exception as exc:
         seconds = time.perf_counter() - started
         service.metrics.request(
-            service.served_label(name), UNKNOWN, INFER_ROUTE, status_code(exc), seconds
+            service.served_label(name), UNKNOWN, INFER_ROUTE, oip_status(status_code(exc)), seconds
         )
         raise
     seconds = time.perf_counter() - started

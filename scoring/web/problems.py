@@ -58,13 +58,16 @@ def is_oip_path(path: str) -> bool:
     return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
 
 
-def as_oip_error(response: JSONBody) -> JSONBody:
-    """A problem+json answer in OIP's form: ``{"error": detail}``, the same status and headers.
+def oip_status(status: int) -> int:
+    """The status OIP answers for the rest of the API's: 400 for a request that does not fit."""
+    return 400 if status == 422 else status
 
-    OIP answers a request that does not fit with 400 where the rest of the API says 422.
-    """
+
+def as_oip_error(response: JSONBody) -> JSONBody:
+    """A problem+json answer in OIP's form: ``{"error": detail}``, the same headers, and the
+    status of :func:`oip_status`."""
     body = orjson.loads(response.body)
-    status = 400 if response.status_code == 422 else response.status_code
+    status = oip_status(response.status_code)
     headers = {k: v for k, v in response.headers.items() if k in ("retry-after", "connection")}
     return JSONBody({"error": body.get("detail", body.get("title"))}, status, headers)
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from jobs.demo.redis_server import free_port
 from scoring.model.registry import ModelRegistry
+from scoring.serving.service_metrics import UNKNOWN
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
@@ -278,3 +279,16 @@ def test_a_served_canary_can_be_named_a_shadow_cannot(
         (canary, "canary"),
         (shadow, "shadow"),
     }
+
+
+def test_inference_requests_are_counted_on_their_route(client: TestClient) -> None:
+    client.post("/v2/models/fraud/infer", json={"inputs": tensors(ROWS)})
+    client.post("/v2/models/nope/infer", json={"inputs": tensors(ROWS)})
+    client.post("/v2/models/fraud/infer", json=without("amount"))
+    metrics = client.get("/metrics").text
+    for labels in (
+        'model="fraud",route="/v2/infer",status="200",version="1"',
+        f'model="{UNKNOWN}",route="/v2/infer",status="404",version="{UNKNOWN}"',
+        f'model="fraud",route="/v2/infer",status="400",version="{UNKNOWN}"',
+    ):
+        assert f"scorer_requests_total{{{labels}}} 1.0" in metrics, metrics[:3000]
