@@ -47,7 +47,7 @@ def serve(
 
     from features.store import open_feature_store
     from scoring.model.registry import ModelRegistry
-    from scoring.serving.service import load_served
+    from scoring.serving.served import load_served
     from scoring.serving.worker_metrics import metrics_dir_for_workers
 
     settings = settings_from(host=host, port=port, workers=workers)

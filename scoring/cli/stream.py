@@ -27,7 +27,7 @@ def stream(
     SCORER_STREAM_RESULTS, entries that cannot be scored to SCORER_STREAM_DEAD."""
     from features.store import open_feature_store
     from scoring.model.registry import ModelRegistry
-    from scoring.serving.service import load_served
+    from scoring.serving.served import load_served
     from scoring.stream.process import consume, run
 
     settings = settings_from(stream_consumer=consumer, stream_batch_size=batch_size)

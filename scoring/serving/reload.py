@@ -10,7 +10,8 @@ from scoring.errors import RegistryCorrupt, ScoringError
 from scoring.model.loaded import LoadFailure
 from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.routing import serving_aliases
-from scoring.serving.service import ScoringService, ServedModels, load_served
+from scoring.serving.served import ServedModels, load_served
+from scoring.serving.service import ScoringService
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,23 +145,33 @@ def _checked_column(field: InputField, values: list[Any]) -> list[Any] | None:
     return values if kinds == {_PLAIN_TYPES[field.type]} else None
 
 
-def entity_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows Feast is asked for: join keys and request fields only, each of the right type."""
+def entity_rows(
+    schema: ServiceSchema,
+    entities: list[dict[str, Any]],
+    positions: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows Feast is asked for: join keys and request fields only, each of the right type.
+
+    ``positions`` are the entities' indices in the request when they are a part of it (the
+    rows a canary answers): a problem names the row by its index there.
+    """
     if len(entities) <= _ROW_BY_ROW:
-        return _checked_rows(schema, entities)
+        return _checked_rows(schema, entities, positions)
     fields = [*schema.join_keys, *schema.request_fields]
     columns = []
     for field in fields:
         name = field.name
         column = _checked_column(field, [entity.get(name) for entity in entities])
         if column is None:
-            return _checked_rows(schema, entities)  # to say exactly what is wrong, and where
+            return _checked_rows(schema, entities, positions)  # to say what is wrong, and where
         columns.append(column)
     names = [field.name for field in fields]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
-def _checked_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _checked_rows(
+    schema: ServiceSchema, entities: list[dict[str, Any]], positions: Sequence[int] | None
+) -> list[dict[str, Any]]:
     """:func:`entity_rows` value by value, collecting a problem for each bad one."""
     join_keys = {k.name for k in schema.join_keys}
     fields = [
@@ -191,11 +202,12 @@ def _checked_rows(schema: ServiceSchema, entities: list[dict[str, Any]]) -> list
             elif kind is _PLAIN_TYPES[field.type]:
                 row[name] = value
                 continue
+            at = i if positions is None else positions[i]
             if value is None:
-                message = f"entities[{i}]: missing {what} {name!r}"
+                message = f"entities[{at}]: missing {what} {name!r}"
             else:
-                message = f"entities[{i}]: {what} {name!r} {_type_problem(field, value)}"
-            problems.append({"row": i, "field": name, "message": message})
+                message = f"entities[{at}]: {what} {name!r} {_type_problem(field, value)}"
+            problems.append({"row": at, "field": name, "message": message})
         rows.append(row)
         if len(problems) >= 20:  # enough to fix the client; don't build a huge error body
             break

@@ -21,7 +21,8 @@ from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.registry import ModelRegistry
 from scoring.serving.reload import ModelWatcher
-from scoring.serving.service import ScoringService, load_served
+from scoring.serving.served import load_served
+from scoring.serving.service import ScoringService
 from scoring.serving.service_metrics import service_metrics
 from scoring.serving.telemetry import Telemetry
 from scoring.settings import Settings

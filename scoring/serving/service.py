@@ -7,8 +7,8 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,24 +19,25 @@ from features.readers import FeatureReader
 from features.schema import FieldType, ServiceSchema
 from scoring.errors import (
     DeadlineExceeded,
+    FeaturesAllMissing,
     InvalidRequest,
     LogDisabled,
     LogUnavailable,
-    ModelLoadError,
     ModelNotFound,
-    RegistryCorrupt,
     quoted,
 )
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.logging_config import REQUEST_ID
 from scoring.model.label_classes import class_of, class_text
-from scoring.model.loaded import LoadFailure, ScoringModel, load_model
+from scoring.model.loaded import ScoringModel
 from scoring.model.registry import ModelRegistry
-from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
+from scoring.serving.answer import merged, predictions
+from scoring.serving.batching import Computed, MicroBatcher, Rows, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, names_by_row, stale_matrix
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
-from scoring.serving.routing import CanarySplit, ServedVersions, serving_aliases
+from scoring.serving.routing import CHAMPION_ROUTE, ServedVersions, split_by_version
+from scoring.serving.served import ServedModels
 from scoring.serving.service_metrics import UNKNOWN, ServiceMetrics, service_metrics
 
 log = logging.getLogger(__name__)
@@ -49,28 +50,6 @@ SHADOW_ROUTE = "shadow"
 
 MAX_SHADOWS_IN_FLIGHT = 1_000
 """Shadow scorings waiting at most; past it a worker is overloaded and skips (and counts) them."""
-
-
-@dataclass
-class ServedModels:
-    """The versions currently in service, by model name. Replaced whole, never mutated."""
-
-    served: dict[str, ServedVersions] = field(default_factory=dict)
-    default: str | None = None
-
-    @property
-    def champions(self) -> dict[str, ScoringModel]:
-        """The champion of every served model."""
-        return {name: served.champion for name, served in self.served.items()}
-
-    def all_versions(self) -> list[ScoringModel]:
-        """Every loaded version, each once: champions, canaries and shadows."""
-        loaded = {}
-        for served in self.served.values():
-            for model in (served.champion, served.canary, served.shadow):
-                if model is not None:
-                    loaded[(model.name, model.version)] = model
-        return list(loaded.values())
 
 
 class ScoringService:
@@ -100,7 +79,6 @@ class ScoringService:
         """A request's time budget from its arrival: past it, it is answered 503."""
         self.circuit = circuit
         """The online store's circuit breaker (the reader's reads go through it), if any."""
-        self._split = CanarySplit()
         self._shadows: set[asyncio.Task[None]] = set()
         self.shadow_failures = 0
         self.shadows_dropped = 0
@@ -154,8 +132,8 @@ class ScoringService:
             self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
         return computed
 
-    def route(self, name: str | None) -> tuple[ScoringModel, str]:
-        """The model version that answers a request for ``name``, and the route taken."""
+    def served_versions(self, name: str | None) -> ServedVersions:
+        """The versions that answer a request for ``name`` (the default model when None)."""
         models = self.models
         name = name or models.default
         if name is None:
@@ -167,18 +145,11 @@ class ScoringService:
         if serving is None:
             known = ", ".join(sorted(models.served)) or "none"
             raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
-        canary = serving.canary
-        if canary is not None and self._split.to_canary(name, serving.canary_weight):
-            return canary, "canary"
-        return serving.champion, "champion"
+        return serving
 
     def route_version(self, name: str, version: int) -> tuple[ScoringModel, str]:
         """Served ``version`` of ``name`` and its alias (see :meth:`ServedVersions.pinned`)."""
-        serving = self.models.served.get(name)
-        if serving is None:
-            known = ", ".join(sorted(self.models.served)) or "none"
-            raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
-        return serving.pinned(version)
+        return self.served_versions(name).pinned(version)
 
     def served_label(self, name: str | None) -> str:
         """The ``model`` label of a request for ``name``: the name if it is served, else
@@ -205,49 +176,81 @@ class ScoringService:
         if circuit is not None and circuit.is_open and circuit.refuses():
             # Refused before queueing: not behind a probe that may take the whole budget.
             raise CircuitOpen(circuit.describe())
-        if version is None:
-            model, alias = self.route(request.model)
-        else:
-            model, alias = self.route_version(request.model or "", version)
+        serving = self.served_versions(request.model)
+        model, alias = serving.champion, CHAMPION_ROUTE
+        if version is not None:  # named by the request (a versioned infer): it answers every row
+            model, alias = serving.pinned(version)
         rows = entity_rows(model.schema, request.entities)
         request_id = request_id or uuid.uuid4().hex
-        route = route or alias
         REQUEST_ID.set(request_id)  # this task's log lines carry it from here (and its shadow's)
-        scoring = RowsToScore(request_id, route, rows, started, started + self.budget_s)
-        n = len(rows)
-        if self.batcher is not None and n <= self._batch_request_rows:
-            computed = await self.batcher.submit(model, scoring)
+        deadline = started + self.budget_s
+        if serving.canary is None or version is not None:  # one version: nothing to hash
+            scoring = RowsToScore(request_id, route or alias, rows, started, deadline)
+            computed = await self._computed(model, scoring)
+            self.gaps.refuse_if_nothing_stored(model, computed.missing, computed.stored)
+            answered = predictions(model, computed, request.include_features)
+            answered_by = model.version
         else:
-            computed = await self.compute(model, [scoring])
-        self.gaps.refuse_if_nothing_stored(model, computed.missing, computed.stored)
-        serving = self.models.served.get(model.name)
-        if serving is not None and serving.shadow is not None:
+            answered, answered_by = await self._split_answer(
+                serving, rows, request, RowsToScore(request_id, route or "", [], started, deadline)
+            )
+        if serving.shadow is not None:
             self._start_shadow(serving.shadow, request.entities, request_id, started)
-        columns, scores = computed.columns, computed.scores
-        names = model.schema.feature_names
-        post = model.manifest.postprocess
-        negative, positive = post.labels
-        score_list: list[float] = scores.tolist()
-        labels = [positive if p else negative for p in post.positive(scores).tolist()]
-        predictions: list[dict[str, Any]] = [
-            {"score": score, "label": label, "missing": [], "stale": []}
-            for score, label in zip(score_list, labels, strict=True)
-        ]
-        if computed.missing_names is not None:  # most requests miss nothing
-            for prediction, missing in zip(predictions, computed.missing_names, strict=True):
-                prediction["missing"] = missing
-        if computed.stale_names is not None:
-            for prediction, stale in zip(predictions, computed.stale_names, strict=True):
-                prediction["stale"] = stale
-        if request.include_features:
-            for i, prediction in enumerate(predictions):
-                prediction["features"] = {name: columns[name][i] for name in names}
         return {
             "request_id": request_id,
             "model": model.name,
-            "version": model.version,
-            "predictions": predictions,
+            "version": answered_by,
+            "predictions": answered,
         }
+
+    async def _split_answer(
+        self,
+        serving: ServedVersions,
+        rows: Rows,
+        request: ScoreRequest,
+        scoring: RowsToScore,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The predictions of a request whose rows a canary shares, and the answer's version.
+
+        Each version's rows go the same way as a whole request's (micro-batched, logged under
+        their own version and route), at once; ``scoring`` gives the request's id, times and
+        route ("" for each part's own).
+        """
+        parts = split_by_version(serving, rows, request.entities)
+        computations = await asyncio.gather(
+            *(
+                self._computed(
+                    part.model,
+                    replace(scoring, route=scoring.route or part.route, rows=part.rows),
+                )
+                for part in parts
+            )
+        )
+        refused = []
+        for part, computed in zip(parts, computations, strict=True):
+            try:
+                self.gaps.refuse_if_nothing_stored(part.model, computed.missing, computed.stored)
+            except FeaturesAllMissing as exc:
+                refused.append(exc)
+        if len(refused) == len(parts):  # as for one version: no row had anything stored
+            raise refused[0]
+        include = request.include_features
+        answered = [
+            predictions(part.model, computed, include)
+            for part, computed in zip(parts, computations, strict=True)
+        ]
+        # One version when all rows agree (a single entity's, as before rows were split); the
+        # champion's when they do not, each prediction then naming its own.
+        version = parts[0].model.version if len(parts) == 1 else serving.champion.version
+        return merged(parts, answered), version
+
+    async def _computed(self, model: ScoringModel, scoring: RowsToScore) -> Computed:
+        """The rows of one request scored by ``model``: micro-batched when small enough."""
+        if self.batcher is not None and len(scoring.rows) <= self._batch_request_rows:
+            computed = await self.batcher.submit(model, scoring)
+        else:
+            computed = await self.compute(model, [scoring])
+        return computed
 
     def _start_shadow(
         self,
@@ -268,10 +271,7 @@ class ScoringService:
                 # A budget of its own: the answer it shadows may have used most of the request's.
                 deadline = time.perf_counter() + self.budget_s
                 scoring = RowsToScore(request_id, SHADOW_ROUTE, rows, started, deadline)
-                if self.batcher is not None and len(rows) <= self._batch_request_rows:
-                    await self.batcher.submit(shadow, scoring)
-                else:
-                    await self.compute(shadow, [scoring])
+                await self._computed(shadow, scoring)
             except Exception as exc:  # a shadow never fails, nor delays, the request it shadows
                 self.shadow_failures += 1
                 self.metrics.shadow_failures.inc()
@@ -339,13 +339,8 @@ class ScoringService:
 
     def _classes(self, name: str | None) -> tuple[str, tuple[Any, Any]]:
         """The model a feedback item labels (the default when unnamed) and its classes."""
-        served = self.models.served.get(name or self.models.default or "")
-        if served is None:
-            # Not self.route's result: that would move the canary split. It raises what /score
-            # would (no model named among several, or an unknown one).
-            self.route(name)
-            raise ModelNotFound(f"model {quoted(name)} is not served")
-        return served.champion.name, served.champion.manifest.postprocess.labels
+        champion = self.served_versions(name).champion  # raises what /score would
+        return champion.name, champion.manifest.postprocess.labels
 
     def probe_row(self) -> tuple[str, dict[str, Any]] | None:
         """A made-up row for the default model, used to check that the online store answers."""
@@ -379,84 +374,3 @@ def _made_up_row(schema: ServiceSchema) -> dict[str, Any]:
         FieldType.BOOLEAN: False,
     }
     return {f.name: samples[f.type] for f in (*schema.join_keys, *schema.request_fields)}
-
-
-def load_served(
-    registry: ModelRegistry,
-    default: str | None,
-    previous: ServedModels | None = None,
-    on_failure: Callable[[LoadFailure], None] | None = None,
-) -> ServedModels:
-    """Load every registered model's champion, canary and shadow.
-
-    Versions already loaded in ``previous`` are reused rather than read again. A model
-    without a champion is not served; a canary without a share is not loaded. What cannot be
-    loaded (a broken version, an unreadable alias file) is reported to ``on_failure`` (logged
-    when None): the model keeps what ``previous`` served, and a canary or shadow is left out.
-    Only a champion that cannot be served at all (nothing served before) fails, loudly,
-    naming the file and the way back.
-    """
-    reuse = {(m.name, m.version): m for m in previous.all_versions()} if previous else {}
-    served_before = previous.served if previous else {}
-
-    def report(failure: LoadFailure) -> None:
-        if on_failure is not None:
-            on_failure(failure)
-        else:
-            log.error("%s %s not served: %s", failure.model, failure.alias, failure.error)
-
-    def load(name: str, version: int | None) -> ScoringModel | None:
-        if version is None:
-            return None
-        model = reuse.get((name, version))
-        if model is None:
-            model = reuse[(name, version)] = load_model(registry, name, version)
-        return model
-
-    served: dict[str, ServedVersions] = {}
-    for name in registry.models():
-        try:
-            aliases = serving_aliases(registry.aliases(name))
-        except RegistryCorrupt as exc:
-            if name not in served_before:
-                raise
-            report(LoadFailure(name, "aliases", None, str(exc)))
-            served[name] = served_before[name]
-            continue
-        try:
-            champion = load(name, aliases.champion)
-        except ModelLoadError as exc:
-            if name not in served_before:
-                raise ModelLoadError(
-                    f"{exc}; it is the champion of {name!r}: point it back at the previous "
-                    f"champion with `scorer models rollback --model {name}`"
-                ) from exc
-            report(LoadFailure(name, "champion", aliases.champion, str(exc)))
-            served[name] = served_before[name]
-            continue
-        if champion is None:
-            continue
-        before = served_before.get(name)
-        others: dict[str, ScoringModel | None] = {}
-        weight = aliases.canary_weight
-        for alias in ("canary", "shadow"):
-            version = getattr(aliases, alias)
-            try:
-                others[alias] = load(name, version)
-            except ModelLoadError as exc:
-                report(LoadFailure(name, alias, version, str(exc)))
-                # Keep what was served under that alias (at its share) rather than nothing.
-                others[alias] = getattr(before, alias) if before else None
-                if alias == "canary":
-                    weight = before.canary_weight if before else 0.0
-        served[name] = ServedVersions(
-            champion=champion,
-            canary=others["canary"],
-            canary_weight=weight if others["canary"] is not None else 0.0,
-            shadow=others["shadow"],
-        )
-    if default is not None and default not in served:
-        raise ModelNotFound(f"default model {default!r} has no champion version in the registry")
-    if default is None and len(served) == 1:
-        default = next(iter(served))
-    return ServedModels(served=served, default=default)

@@ -127,7 +127,7 @@ class ServiceCollector(Collector):
             "scorer_model_canary_version", "Canary version being served", labels=["model"]
         )
         weight = GaugeMetricFamily(
-            "scorer_model_canary_weight", "Share of requests the canary answers", labels=["model"]
+            "scorer_model_canary_weight", "Share of entities the canary answers", labels=["model"]
         )
         shadow = GaugeMetricFamily(
             "scorer_model_shadow_version", "Shadow version scoring unseen", labels=["model"]

@@ -7,7 +7,8 @@ import pytest
 from scoring.errors import InvalidRequest, ModelNotFound
 from scoring.model.registry import ModelRegistry
 from scoring.serving.catalog import ModelCatalog
-from scoring.serving.service import ScoringService, load_served
+from scoring.serving.served import load_served
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from tests.utils.serving import register_copy_of_v1
 

@@ -15,7 +15,8 @@ from scoring.errors import DeadlineExceeded
 from scoring.model.registry import ModelRegistry
 from scoring.serving.batching import RowsToScore
 from scoring.serving.request import ScoreRequest
-from scoring.serving.service import ScoringService, load_served
+from scoring.serving.served import load_served
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
 from tests.utils.serving import entities
@@ -55,7 +56,7 @@ def test_a_batch_read_gets_the_time_left_of_its_most_patient_member(
 
     async def main() -> tuple[list[float | None], float]:
         service, reader = _service(settings, budget_s=1.0)
-        model, _ = service.route(None)
+        model = service.served_versions(None).champion
         now = time.perf_counter()
         requests = [
             RowsToScore("old", "champion", [rows[0]], now - 0.5, now + 0.5),
@@ -75,7 +76,7 @@ def test_a_batch_read_gets_the_time_left_of_its_most_patient_member(
 def test_requests_past_their_deadline_are_not_read(settings: Settings, demo_repo: DemoRepo) -> None:
     async def main() -> list[float | None]:
         service, reader = _service(settings, budget_s=1.0)
-        model, _ = service.route(None)
+        model = service.served_versions(None).champion
         now = time.perf_counter()
         late = RowsToScore("late", "champion", entities(demo_repo, 1, seed=4), now - 2, now - 1)
         with pytest.raises(DeadlineExceeded, match=r"time budget \(1 s\) ran out"):

@@ -15,7 +15,8 @@ from features.readers import make_online_reader
 from features.store import open_feature_store
 from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.reload import ModelWatcher
-from scoring.serving.service import ScoringService, load_served
+from scoring.serving.served import load_served
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from tests.utils.serving import register_copy_of_v1
 

@@ -22,7 +22,8 @@ from scoring.model.loaded import LoadFailure, load_model
 from scoring.model.registry import Aliases, ModelRegistry
 from scoring.serving.request import ScoreRequest
 from scoring.serving.routing import ServedVersions
-from scoring.serving.service import ScoringService, ServedModels, load_served
+from scoring.serving.served import ServedModels, load_served
+from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
@@ -136,8 +137,8 @@ def test_a_request_naming_no_model_among_several_is_told_their_names(
     registry = ModelRegistry(own_settings.models_dir)
     service = routing_service(served(registry, "fraud", "risk"), registry)
     with pytest.raises(InvalidRequest, match=r"several models are served \(fraud, risk\)"):
-        service.route(None)
-    assert service.route("risk")[0].name == "risk"
+        service.served_versions(None)
+    assert service.served_versions("risk").champion.name == "risk"
 
 
 def test_the_default_answers_a_request_naming_no_model(own_settings: Settings) -> None:
@@ -145,24 +146,23 @@ def test_the_default_answers_a_request_naming_no_model(own_settings: Settings) -
     registry = ModelRegistry(own_settings.models_dir)
     models = served(registry, "fraud", "risk")
     models.default = "risk"
-    model, route = routing_service(models, registry).route(None)
-    assert (model.name, route) == ("risk", "champion")
+    assert routing_service(models, registry).served_versions(None).champion.name == "risk"
 
 
 def test_an_unknown_model_is_not_found_and_the_served_ones_are_named(settings: Settings) -> None:
     registry = ModelRegistry(settings.models_dir)
     service = routing_service(served(registry, "fraud"), registry)
     with pytest.raises(ModelNotFound, match=r"'nosuch' is not served \(loaded models: fraud\)"):
-        service.route("nosuch")
+        service.served_versions("nosuch")
 
 
 def test_with_no_model_loaded_every_request_is_not_found(settings: Settings) -> None:
     registry = ModelRegistry(settings.models_dir)
     service = routing_service(ServedModels(), registry)
     with pytest.raises(ModelNotFound, match="no model is loaded"):
-        service.route(None)
+        service.served_versions(None)
     with pytest.raises(ModelNotFound, match=r"loaded models: none"):
-        service.route("fraud")
+        service.served_versions("fraud")
 
 
 # What is loaded
