@@ -41,6 +41,78 @@ _ERROR: dict[str, Any] = {"application/json": {"schema": {"type": "object", "req
 _OBJECT = {"application/json": {"schema": {"type": "object"}}}
 
 
+def _version(text: str) -> int:
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidRequest(f"version {quoted(text)} must be a version number such as 1")
+    return int(text)
+
+
+def _served(service: ScoringService, name: str, version: str | None) -> ScoringModel:
+    """The version of ``name`` a request names (the champion when it names none)."""
+    if version is not None:
+        return service.route_version(name, _version(version))[0]
+    served = service.models.served.get(name)
+    if served is None:
+        known = ", ".join(sorted(service.models.served)) or "none"
+        raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
+    return served.champion
+
+
+async def _infer_body(request: Request) -> Any:
+    # tritonclient sends no Content-Type: none is taken as JSON, but a browser's cross-site
+    # "simple" types (text/plain, forms) are refused, as on /score.
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not is_json(content_type):
+        raise HTTPException(415, f"send the body as application/json, not {quoted(content_type)}")
+    try:
+        # orjson refuses NaN and Infinity, which JSON does not have either.
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
+
+
+async def infer(request: Request) -> JSONBody:
+    """Score input tensors through ``/score``'s path; a plain Starlette route, as ``/score`` is.
+
+    Counted here rather than in a middleware, which would cost a layer on every request.
+    """
+    started = time.perf_counter()
+    state = request.state
+    service: ScoringService = state.service
+    params = request.path_params
+    name: str = params["name"]
+    try:
+        # The inputs checked are the named version's, or the champion's (as the metadata's).
+        model = _served(service, name, params.get("version"))
+        version = model.version if "version" in params else None
+        parsed: InferRequest = parse_infer_request(
+            await _infer_body(request),
+            model.schema,
+            state.settings.max_batch_rows,
+            binary_header="inference-header-content-length" in request.headers,
+        )
+        answer = await service.score(
+            ScoreRequest(model=name, entities=parsed.entities, include_features=False),
+            version=version,
+        )
+        body = JSONBody(infer_response(answer, parsed))
+    except Exception as exc:
+        seconds = time.perf_counter() - started
+        service.metrics.request(
+            service.served_label(name), UNKNOWN, INFER_ROUTE, oip_status(status_code(exc)), seconds
+        )
+        raise
+    seconds = time.perf_counter() - started
+    service.metrics.request(answer["model"], str(answer["version"]), INFER_ROUTE, 200, seconds)
+    return body
+
+
+# First in the router, since routes are matched in order: inference is the hot path.
+# ``add_route`` does not prefix a plain route with the router's prefix: the paths are whole.
+for _path in INFER_PATHS:
+    router.add_route(_path, infer, methods=["POST"], include_in_schema=False)
+
+
 @router.get("", summary="Server metadata")
 async def server_metadata(request: Request) -> dict[str, Any]:
     """The server's name, version and the protocol extensions it supports (none)."""
@@ -66,23 +138,6 @@ async def server_ready(service: ServiceDep, watcher: WatcherDep) -> JSONBody:
     if isinstance(answer, JSONBody):  # the not-ready problem+json
         return as_oip_error(answer)
     return JSONBody({"ready": True})
-
-
-def _version(text: str) -> int:
-    if not text.isdigit() or len(text) > 18:
-        raise InvalidRequest(f"version {quoted(text)} must be a version number such as 1")
-    return int(text)
-
-
-def _served(service: ScoringService, name: str, version: str | None) -> ScoringModel:
-    """The version of ``name`` a request names (the champion when it names none)."""
-    if version is not None:
-        return service.route_version(name, _version(version))[0]
-    served = service.models.served.get(name)
-    if served is None:
-        known = ", ".join(sorted(service.models.served)) or "none"
-        raise ModelNotFound(f"model {quoted(name)} is not served (loaded models: {known})")
-    return served.champion
 
 
 def _metadata(service: ScoringService, name: str, version: str | None) -> dict[str, Any]:
@@ -135,59 +190,6 @@ async def version_ready(name: str, version: str, service: ServiceDep) -> dict[st
     model = _served(service, name, version)
     return {"name": model.name, "version": str(model.version), "ready": True}
 
-
-async def _infer_body(request: Request) -> Any:
-    # tritonclient sends no Content-Type: none is taken as JSON, but a browser's cross-site
-    # "simple" types (text/plain, forms) are refused, as on /score.
-    content_type = request.headers.get("content-type")
-    if content_type is not None and not is_json(content_type):
-        raise HTTPException(415, f"send the body as application/json, not {quoted(content_type)}")
-    try:
-        # orjson refuses NaN and Infinity, which JSON does not have either.
-        return orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"the body is not valid JSON: {exc}") from exc
-
-
-async def infer(request: Request) -> JSONBody:
-    """Score input tensors through ``/score``'s path; a plain Starlette route, as ``/score`` is.
-
-    Counted here rather than in a middleware, which would cost a layer on every request.
-    """
-    started = time.perf_counter()
-    state = request.state
-    service: ScoringService = state.service
-    params = request.path_params
-    name: str = params["name"]
-    try:
-        # The inputs checked are the named version's, or the champion's (as the metadata's).
-        model = _served(service, name, params.get("version"))
-        version = model.version if "version" in params else None
-        parsed: InferRequest = parse_infer_request(
-            await _infer_body(request),
-            model.schema,
-            state.settings.max_batch_rows,
-            binary_header="inference-header-content-length" in request.headers,
-        )
-        answer = await service.score(
-            ScoreRequest(model=name, entities=parsed.entities, include_features=False),
-            version=version,
-        )
-        body = JSONBody(infer_response(answer, parsed))
-    except Exception as exc:
-        seconds = time.perf_counter() - started
-        service.metrics.request(
-            service.served_label(name), UNKNOWN, INFER_ROUTE, oip_status(status_code(exc)), seconds
-        )
-        raise
-    seconds = time.perf_counter() - started
-    service.metrics.request(answer["model"], str(answer["version"]), INFER_ROUTE, 200, seconds)
-    return body
-
-
-# ``add_route`` does not prefix a plain route with the router's prefix: the paths are whole.
-for _path in INFER_PATHS:
-    router.add_route(_path, infer, methods=["POST"], include_in_schema=False)
 
 _TENSOR = {
     "type": "object",
