@@ -269,7 +269,7 @@ def _push(rows: _Rows, results: Mapping[str, Any]) -> None:
         return
     ours, feast = push["ours"], push["feast"]
     rows.add(
-        f"8 push rows/s, {push['rows_per_push']} rows a push (peer: feast serve /push)",
+        f"9 push rows/s, {push['rows_per_push']} rows a push (peer: feast serve /push)",
         _f(ours["rows_per_s"], "{:,.0f}"),
         _f(feast["rows_per_s"], "{:,.0f}"),
         _f(push.get("ratio_ours_to_feast"), "{:.2f}x"),
@@ -366,7 +366,7 @@ def results_table(results: Mapping[str, Any]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("")
     rows = _Rows(table, {t["name"]: t for t in results["targets"]})
-    for section in (_saturation, _open_loop, _fetch, _batch_and_log, _push, _jobs, _stream):
+    for section in (_saturation, _open_loop, _fetch, _batch_and_log, _jobs, _stream, _push):
         section(rows, results)
     return table
 

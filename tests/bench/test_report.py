@@ -92,7 +92,7 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
     assert "6 fresh 1-worker pairs" in text
     for figure in ("266 us", "250 us", "6.5% cost"):
         assert figure in text
-    assert "8 push rows/s, 100 rows a push" in text
+    assert "9 push rows/s, 100 rows a push" in text
     for figure in ("7,200", "9,000", "0.80x", "88.0 / 190.0 ms", "71.0 / 160.0 ms"):
         assert figure in text
     assert "did not finish: stopped (memory)" in text
