@@ -33,10 +33,10 @@ from scoring.model.label_classes import class_of, class_text
 from scoring.model.loaded import ScoringModel
 from scoring.model.registry import ModelRegistry
 from scoring.serving.answer import merged, predictions
-from scoring.serving.batching import Computed, MicroBatcher, Rows, RowsToScore
+from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, names_by_row, stale_matrix
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
-from scoring.serving.routing import CHAMPION_ROUTE, ServedVersions, split_by_version
+from scoring.serving.routing import CHAMPION_ROUTE, RoutedRows, ServedVersions, split_by_version
 from scoring.serving.served import ServedModels
 from scoring.serving.service_metrics import UNKNOWN, ServiceMetrics, service_metrics
 
@@ -181,19 +181,27 @@ class ScoringService:
         if version is not None:  # named by the request (a versioned infer): it answers every row
             model, alias = serving.pinned(version)
         rows = entity_rows(model.schema, request.entities)
+        parts = None
+        if serving.canary is not None and version is None:  # without a canary nothing is hashed
+            parts = split_by_version(serving, rows, request.entities)
+            if len(parts) == 1:  # one version's rows (a single entity's always are)
+                model, alias, rows = parts[0].model, parts[0].route, parts[0].rows
+                parts = None
         request_id = request_id or uuid.uuid4().hex
         REQUEST_ID.set(request_id)  # this task's log lines carry it from here (and its shadow's)
         deadline = started + self.budget_s
-        if serving.canary is None or version is not None:  # one version: nothing to hash
+        if parts is None:
             scoring = RowsToScore(request_id, route or alias, rows, started, deadline)
             computed = await self._computed(model, scoring)
             self.gaps.refuse_if_nothing_stored(model, computed.missing, computed.stored)
             answered = predictions(model, computed, request.include_features)
             answered_by = model.version
         else:
-            answered, answered_by = await self._split_answer(
-                serving, rows, request, RowsToScore(request_id, route or "", [], started, deadline)
+            answered = await self._split_answer(
+                parts, request, RowsToScore(request_id, route or "", [], started, deadline)
             )
+            # The rows' versions differ: the champion's, each prediction then naming its own.
+            answered_by = serving.champion.version
         if serving.shadow is not None:
             self._start_shadow(serving.shadow, request.entities, request_id, started)
         return {
@@ -204,19 +212,14 @@ class ScoringService:
         }
 
     async def _split_answer(
-        self,
-        serving: ServedVersions,
-        rows: Rows,
-        request: ScoreRequest,
-        scoring: RowsToScore,
-    ) -> tuple[list[dict[str, Any]], int]:
-        """The predictions of a request whose rows a canary shares, and the answer's version.
+        self, parts: Sequence[RoutedRows], request: ScoreRequest, scoring: RowsToScore
+    ) -> list[dict[str, Any]]:
+        """The predictions of a request whose rows several versions answer, in its order.
 
         Each version's rows go the same way as a whole request's (micro-batched, logged under
         their own version and route), at once; ``scoring`` gives the request's id, times and
         route ("" for each part's own).
         """
-        parts = split_by_version(serving, rows, request.entities)
         computations = await asyncio.gather(
             *(
                 self._computed(
@@ -239,10 +242,7 @@ class ScoringService:
             predictions(part.model, computed, include)
             for part, computed in zip(parts, computations, strict=True)
         ]
-        # One version when all rows agree (a single entity's, as before rows were split); the
-        # champion's when they do not, each prediction then naming its own.
-        version = parts[0].model.version if len(parts) == 1 else serving.champion.version
-        return merged(parts, answered), version
+        return merged(parts, answered)
 
     async def _computed(self, model: ScoringModel, scoring: RowsToScore) -> Computed:
         """The rows of one request scored by ``model``: micro-batched when small enough."""
