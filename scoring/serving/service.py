@@ -122,11 +122,13 @@ class ScoringService:
         if isinstance(columns, OnlineFeatures):
             stored = self.gaps.stored_mask(model, columns.stored)
             stale = stale_matrix(names, columns.stale, len(rows))
-        if requests[0].route != SHADOW_ROUTE:  # a batch is of one version: all shadow or none
+        missing_names = stale_names = None
+        # A batch is of one version, so all shadow or none: a shadow's rows are not answered
+        # (nor counted). For the others, the names each row misses are worked out once.
+        if requests[0].route != SHADOW_ROUTE:
             self.gaps.count(model, missing, stale, stored)
-        # The names of what each row misses are worked out once for the whole batch.
-        missing_names = names_by_row(missing, names)
-        stale_names = None if stale is None else names_by_row(stale, names)
+            missing_names = names_by_row(missing, names)
+            stale_names = None if stale is None else names_by_row(stale, names)
         computed = Computed(columns, scores, missing, stale, stored, missing_names, stale_names)
         if self.prediction_log is not None:
             self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
