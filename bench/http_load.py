@@ -86,6 +86,34 @@ def check_answers(ours: Subject, feast: Subject, features: Sequence[str]) -> dic
     return {"features": len(features), "feast_present": present}
 
 
+def canary_share(subject: Subject, requests: int = 400) -> float:
+    """Share of ``subject``'s first bodies answered by another version than the champion's.
+
+    Its model has a canary: the share shows that the split is on (near the canary's weight,
+    by the entity hash), or stops the run when a request fails.
+    """
+    with httpx.Client(timeout=10) as client:
+        champion = client.get(f"{subject.server.url}/models/{_model(subject)}").json()
+        aliases = champion["aliases"]
+        other = 0
+        bodies = subject.bodies[:requests]
+        for body in bodies:
+            answer = client.post(
+                subject.url, content=body, headers={"Content-Type": "application/json"}
+            )
+            if answer.status_code != 200:
+                raise RuntimeError(
+                    f"{subject.label} answered {answer.status_code}: {answer.text[:500]}"
+                )
+            other += answer.json()["version"] != aliases["champion"]
+    return other / len(bodies)
+
+
+def _model(subject: Subject) -> str:
+    name: str = orjson.loads(subject.bodies[0])["model"]
+    return name
+
+
 def _mean(runs: Sequence[Mapping[str, Any]], pick: Callable[[Mapping[str, Any]], float]) -> float:
     return statistics.fmean(pick(run) for run in runs)
 

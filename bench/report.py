@@ -59,6 +59,13 @@ TARGETS = (
         False,
         10.0,
     ),
+    Target(
+        "routing_cost_pct",
+        "≤ 3% throughput",
+        lambda r: r["routing_cost"]["cost_pct"],
+        False,
+        3.0,
+    ),
     Target("fetch_1000_ratio", "≥ 8x get_online_features", _fetch_ratio, True, 8.0),
     Target(
         "score_1000_p50_ms",
@@ -155,6 +162,16 @@ def _saturation(rows: _Rows, results: Mapping[str, Any]) -> None:
         _ms(ours, "p50_ms", "p99_ms"),
         _ms(feast, "p50_ms", "p99_ms"),
     )
+    routing = results.get("routing_cost")
+    if routing and routing.get("rps_canary") is not None:
+        rows.add(
+            f"  with a canary at {routing['weight']:g} (peer: none, same server)",
+            _f(routing["rps_canary"], "{:,.0f}"),
+            _f(routing["rps_no_canary"], "{:,.0f}"),
+            _f(routing["cost_pct"], "{:.1f}", "% cost"),
+            "≤ 3%",
+            "routing_cost_pct",
+        )
     problems = results.get("server_log_problems") or {}
     ours_log = problems.get("scorer serve (log on)", {})
     feast_log = problems.get("feast serve", {})
@@ -391,13 +408,20 @@ def write_json(results: Mapping[str, Any], out: Path, started: datetime) -> Path
 
 
 def saturation_ratios(saturation: Mapping[str, Any]) -> dict[str, Any]:
-    """Ours / feast throughput, and the prediction log's cost in throughput."""
+    """Ours / feast throughput, and the prediction log's and a canary's costs in throughput."""
     on, off = saturation["ours"]["rps"], saturation.get("ours_no_log", {}).get("rps")
+    canary = saturation.get("ours_canary", {}).get("rps")
     return {
         "ratio_ours_to_feast": ratio(on, saturation["feast"]["rps"]),
-        "log_cost": {
-            "rps_log_on": on,
-            "rps_log_off": off,
-            "cost_pct": None if not off else (1.0 - on / off) * 100.0,
+        "log_cost": {"rps_log_on": on, "rps_log_off": off, "cost_pct": _cost_pct(on, off)},
+        "routing_cost": {
+            "rps_canary": canary,
+            "rps_no_canary": on,
+            "cost_pct": _cost_pct(canary, on),
         },
     }
+
+
+def _cost_pct(rps: float | None, peer_rps: float | None) -> float | None:
+    """How much throughput ``rps`` lost against ``peer_rps``, in percent (negative: gained)."""
+    return None if rps is None or not peer_rps else (1.0 - rps / peer_rps) * 100.0

@@ -29,6 +29,7 @@ from bench.drift_job import measure_drift_job, write_synthetic_log, write_synthe
 from bench.fetch_parity import run_fetch_bench
 from bench.http_load import (
     Subject,
+    canary_share,
     check_answers,
     feast_bodies,
     open_loop,
@@ -49,7 +50,15 @@ from bench.retrain import measure_retraining
 from bench.servers import ServerProcess, feast_server, scorer_server
 from bench.stats import ratio
 from bench.stream_load import StreamNames, consumer, drain_backlog, fixed_rate
-from bench.workspace import FEATURE_SERVICE, MODEL, Workspace, entity_sample, prepare_workspace
+from bench.workspace import (
+    CANARY_MODEL,
+    CANARY_WEIGHT,
+    FEATURE_SERVICE,
+    MODEL,
+    Workspace,
+    entity_sample,
+    prepare_workspace,
+)
 from bench.wrk import require_wrk
 from features.store import open_feature_store
 from scoring.log.schema import predictions_dir
@@ -144,6 +153,13 @@ def _http(
         "/score",
         score_bodies(MODEL, entities),
     )
+    canary_subject = Subject(
+        "ours_canary",
+        f"scorer /score (log on, canary at {CANARY_WEIGHT:g})",
+        ours,
+        "/score",
+        score_bodies(CANARY_MODEL, entities),
+    )
     feast_subject = Subject(
         "feast",
         "feast serve /get-online-features",
@@ -151,17 +167,24 @@ def _http(
         "/get-online-features",
         feast_bodies(FEATURE_SERVICE, entities),
     )
-    # Log on and off side by side: their ratio is the log's cost, the finest figure here.
-    subjects = [ours_subject, no_log_subject, feast_subject]
+    # Side by side, the finest figures here: log on and off (the log's cost), and the same
+    # server's model with a canary and without (the canary's cost).
+    subjects = [canary_subject, ours_subject, no_log_subject, feast_subject]
     features = ws.training.manifest.feature_schema.feature_names
     results: dict[str, Any] = {"answers": check_answers(ours_subject, feast_subject, features)}
+    share = canary_share(canary_subject)
+    say(f"{CANARY_MODEL}: its canary answers {share:.1%} of the first entities")
     sat = saturation(subjects, config, ws.root, say)
     results["saturation"] = sat
     ratios = saturation_ratios(sat)
     sat["ratio_ours_to_feast"] = ratios["ratio_ours_to_feast"]
     results["log_cost"] = ratios["log_cost"]
+    results["routing_cost"] = {**ratios["routing_cost"], "weight": CANARY_WEIGHT,
+                               "canary_share": share}  # fmt: skip
     # Ours with the log off too: it tells what the log does to the latency tail.
-    results["open_loop"] = open_loop(subjects, config, ws.root, say)
+    results["open_loop"] = open_loop(
+        [ours_subject, no_log_subject, feast_subject], config, ws.root, say
+    )
     say(f"/score with {config.batch_entities} entities, {config.batch_requests} requests")
     batch_entities = entity_sample(ws.transactions, config.batch_entities, seed=5)
     results["score_1000"] = score_batch(ours_subject, batch_entities, MODEL, config, ws.root)

@@ -20,18 +20,23 @@ from jobs.demo.data import DemoDataConfig, generate
 from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.materialize import materialize_all
 from jobs.train import TrainingResult, train_model
+from scoring.model.manifest import MANIFEST_FILE
 from scoring.model.registry import ModelRegistry
 
 MODEL = "fraud"
 FEATURE_SERVICE = "fraud_v1"
 LABEL = "is_fraud"
+CANARY_MODEL = "fraud_canary"
+"""``fraud`` again, with a canary: its v1 answers, v2 takes :data:`CANARY_WEIGHT` of entities."""
+CANARY_WEIGHT = 0.1
 
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """A materialized repo, the Redis holding its online features, and ``fraud`` v1 promoted."""
+    """A materialized repo, the Redis holding its online features, ``fraud`` v1 promoted, and
+    :data:`CANARY_MODEL` serving the same model with a canary."""
 
     root: Path
     redis: LocalRedisServer
@@ -79,7 +84,8 @@ def prepare_repo(
 
 def prepare_workspace(root: Path, source_repo: Path, config: BenchConfig, say: Say,
                       stack: ExitStack) -> Workspace:  # fmt: skip
-    """Redis, repo copy with demo data, ``feast apply``, full materialize, train ``fraud`` v1."""
+    """Redis, repo copy with demo data, ``feast apply``, full materialize, train ``fraud`` v1,
+    and register its canary twin (:func:`add_canary_twin`)."""
     redis = start_redis(root, stack)
     say(f"redis-server on {redis.connection_string}")
     data = DemoDataConfig(
@@ -93,9 +99,10 @@ def prepare_workspace(root: Path, source_repo: Path, config: BenchConfig, say: S
     with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its own progress
         materialize_all(store)
     data_dir = root / "data"
+    registry = ModelRegistry(data_dir / "models")
     training = train_model(
         store,
-        ModelRegistry(data_dir / "models"),
+        registry,
         model_name=MODEL,
         feature_service=FEATURE_SERVICE,
         labels=transactions,
@@ -104,7 +111,31 @@ def prepare_workspace(root: Path, source_repo: Path, config: BenchConfig, say: S
         labels_source=str(repo / "data" / "transactions.parquet"),
         progress=say,
     )
+    say(f"{CANARY_MODEL}: {MODEL} v{training.manifest.version} twice, the second a canary "
+        f"at {CANARY_WEIGHT:g}")  # fmt: skip
+    add_canary_twin(registry, MODEL, training.manifest.version, CANARY_MODEL, CANARY_WEIGHT)
     return Workspace(root, redis, repo, data_dir, transactions, training)
+
+
+def add_canary_twin(
+    registry: ModelRegistry, source: str, version: int, twin: str, weight: float
+) -> None:
+    """Register ``source`` ``version`` as ``twin`` v1 (champion) and v2 (canary at ``weight``).
+
+    The same servers then answer one model with a canary and one without, side by side, so
+    their throughput differs only by what a canary costs: the split by entity hash, the
+    batches of two versions and the canary's guard. v2 is v1's files: the guard has no
+    reason to withdraw it, which would end the split in the middle of a run.
+    """
+    folder = registry.version_dir(source, version)
+    files = {p.name: p.read_bytes() for p in folder.iterdir()
+             if p.is_file() and p.name != MANIFEST_FILE}  # fmt: skip
+    manifest = registry.manifest(source, version).model_dump(mode="json")
+    champion = registry.register(twin, files, manifest).version
+    canary = registry.register(twin, files, manifest).version
+    why = "bench: the cost of a canary"
+    registry.set_alias(twin, "champion", champion, who="cli", why=why)
+    registry.set_alias(twin, "canary", canary, weight, who="cli", why=why)
 
 
 def entity_sample(transactions: pd.DataFrame, n: int, seed: int = 3) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from rich.console import Console
 
 from bench.report import check_targets, results_table, saturation_ratios, write_json
@@ -22,6 +23,7 @@ def _results() -> dict[str, Any]:
         "ours": {"rps": 3000.0, "p50_ms": 9.0, "p99_ms": 30.0, "non_2xx": 0, "socket_errors": 0},
         "feast": {"rps": 1000.0, "p50_ms": 30.0, "p99_ms": 90.0, "non_2xx": 0, "socket_errors": 1},
         "ours_no_log": {"rps": 3100.0},
+        "ours_canary": {"rps": 2880.0},
     }
     ratios = saturation_ratios(saturation)
     saturation["ratio_ours_to_feast"] = ratios["ratio_ours_to_feast"]
@@ -33,6 +35,7 @@ def _results() -> dict[str, Any]:
                  "machine": {"reference_loop_ms": 61.0, "steal_pct": 33.4}},
         "saturation": saturation,
         "log_cost": ratios["log_cost"],
+        "routing_cost": {**ratios["routing_cost"], "weight": 0.1, "canary_share": 0.1},
         "open_loop": {
             "ours": {"500": {**run, "latency": _latency(2.0, 8.0)}},
             "feast": {"500": {**run, "latency": _latency(20.0, 400.0)}},
@@ -69,6 +72,8 @@ def test_each_target_is_judged_from_its_figure() -> None:
     assert verdicts["score_1000_p50_ms"] == (30.0, False)
     # Judged on the CPU a request, not on the 2-worker pair's 3.2% (3000 vs 3100 req/s).
     assert verdicts["log_cost_pct"] == (6.5, False)
+    # 2,880 req/s with a canary against the same server's 3,000 without.
+    assert verdicts["routing_cost_pct"] == (pytest.approx(4.0), False)
     assert verdicts["drift_wall_s"] == (12.0, True)
     assert verdicts["drift_rss_gib"] == (2.0, False)
     assert verdicts["stream_events_per_s"] == (4200.0, False)
@@ -89,6 +94,9 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
         assert figure in text
     assert "2.0 / 3.0 / 8.0 / 16.0 ms" in text
     assert "3.2% cost" in text
+    assert "with a canary at 0.1 (peer: none, same server)" in text
+    assert "2,880" in text
+    assert "4.0% cost" in text
     assert "6 fresh 1-worker pairs" in text
     for figure in ("266 us", "250 us", "6.5% cost"):
         assert figure in text
@@ -97,12 +105,27 @@ def test_the_table_shows_figures_ratios_and_verdicts() -> None:
         assert figure in text
     assert "did not finish: stopped (memory)" in text
     assert "reference loop 61 ms, 33% of CPU time taken by other guests" in text
-    assert text.count("missed") == 5
+    assert text.count("missed") == 6
     assert "4,200" in text  # one consumer, beside the HTTP req/s (3,000): 1.40x
     assert "1.40x" in text
     assert "6,300" in text
     assert "1.50x" in text
     assert "3.0 / 4.5 / 12.0 / 24.0 ms" in text
+
+
+def test_costs_are_throughput_lost_against_the_peer_and_none_without_one() -> None:
+    ratios = saturation_ratios(
+        {"ours": {"rps": 900.0}, "feast": {"rps": 300.0}, "ours_canary": {"rps": 990.0}}
+    )
+    assert ratios["routing_cost"] == {
+        "rps_canary": 990.0,
+        "rps_no_canary": 900.0,
+        "cost_pct": pytest.approx(-10.0),  # the canary's run was the faster one
+    }
+    assert ratios["log_cost"]["cost_pct"] is None  # no log-off run
+    alone = saturation_ratios({"ours": {"rps": 0.0}, "feast": {"rps": 300.0}})
+    assert alone["routing_cost"]["cost_pct"] is None
+    assert alone["routing_cost"]["rps_canary"] is None
 
 
 def test_results_go_to_a_json_file_named_by_utc_time(tmp_path: Path) -> None:
