@@ -205,31 +205,29 @@ async def shutting_down(task: asyncio.Task[Computed]) -> None:
 def test_stop_answers_the_batch_in_flight_and_fails_the_requests_not_started() -> None:
     async def main() -> None:
         gate = Gate(held=2)
-        batcher = MicroBatcher(gate, max_rows=100)
+        batcher = MicroBatcher(gate, max_rows=2)
         batcher.start()
         blocker = submitted(batcher, MODEL_A, [0])
         assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [0]
-        a1, b1, a2 = (
-            submitted(batcher, m, [x]) for m, x in ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3))
-        )
+        a1, a2, a3 = (submitted(batcher, MODEL_A, [x]) for x in (1, 3, 4))
         await queued()
         gate.release(0)
         assert await answer(blocker) == [0.0]
-        # A1 and A2 are one batch, being computed; B1 was taken with them and carried over.
+        # A1 and A2 fill a batch, being computed; A3 was taken with them and carried over.
         assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1, 3]
-        a3 = submitted(batcher, MODEL_A, [4])
+        a4 = submitted(batcher, MODEL_A, [5])
         await queued()
 
         stopping = asyncio.ensure_future(batcher.stop(grace_s=3600))
-        await shutting_down(b1)  # carried
-        await shutting_down(a3)  # queued
+        await shutting_down(a3)  # carried
+        await shutting_down(a4)  # queued
         assert not stopping.done(), "stop waits for the batch in flight"
         gate.release(1)
         assert await answer(a1) == [2.0]
         assert await answer(a2) == [6.0]
         await asyncio.wait_for(stopping, WAIT_S)
         assert gate.batches == [[0], [1, 3]], "nothing started after stop"
-        await shutting_down(submitted(batcher, MODEL_A, [5]))
+        await shutting_down(submitted(batcher, MODEL_A, [6]))
 
     run(main())
 
@@ -239,12 +237,12 @@ def test_stop_cancels_a_batch_that_outlives_the_grace_and_fails_its_requests() -
         gate = Gate(held=1)
         batcher = MicroBatcher(gate, max_rows=100)
         batcher.start()
-        a1, b1 = submitted(batcher, MODEL_A, [1]), submitted(batcher, MODEL_B, [2])
+        a1 = submitted(batcher, MODEL_A, [1])
         assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1]
         a2 = submitted(batcher, MODEL_A, [3])
         await queued()
         await asyncio.wait_for(batcher.stop(grace_s=0.01), WAIT_S)  # never released
-        for task in (a1, b1, a2):
+        for task in (a1, a2):
             await shutting_down(task)
         assert gate.cancelled == [[1]]
 
@@ -339,13 +337,13 @@ def test_a_queued_request_whose_deadline_passed_is_failed_without_being_computed
 def test_each_member_of_a_batch_fails_at_its_own_deadline_while_the_rest_wait() -> None:
     async def main() -> Gate:
         gate = Gate(held=2)
-        batcher = MicroBatcher(gate, max_rows=100)
+        batcher = MicroBatcher(gate, max_rows=2)
         batcher.start()
         blocker = submitted(batcher, MODEL_A, [0])
         await asyncio.wait_for(gate.entered.get(), WAIT_S)
         impatient = submitted(batcher, MODEL_A, [1], budget_s=0.2)
         patient = submitted(batcher, MODEL_A, [2], budget_s=60)
-        carried = submitted(batcher, MODEL_B, [3], budget_s=0.3)  # behind the other version
+        carried = submitted(batcher, MODEL_A, [3], budget_s=0.3)  # one row over the limit
         await queued()
         gate.release(0)
         assert await answer(blocker) == [0.0]
@@ -363,6 +361,29 @@ def test_each_member_of_a_batch_fails_at_its_own_deadline_while_the_rest_wait() 
         return gate
 
     assert run(main()).batches == [[0], [1, 2]]
+
+
+def test_a_request_carried_to_the_next_take_fails_at_its_deadline_behind_a_lone_one() -> None:
+    async def main() -> Gate:
+        gate = Gate(held=2)
+        batcher = MicroBatcher(gate, max_rows=1)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await asyncio.wait_for(gate.entered.get(), WAIT_S)
+        alone = submitted(batcher, MODEL_A, [1], budget_s=60)
+        carried = submitted(batcher, MODEL_A, [2], budget_s=0.2)
+        await queued()
+        gate.release(0)
+        assert await answer(blocker) == [0.0]
+        assert await asyncio.wait_for(gate.entered.get(), WAIT_S) == [1]
+        with pytest.raises(DeadlineExceeded):  # while the batch of one is computed
+            await asyncio.wait_for(carried, WAIT_S)
+        gate.release(1)
+        assert await answer(alone) == [2.0]
+        await batcher.stop()
+        return gate
+
+    assert run(main()).batches == [[0], [1]]
 
 
 def test_a_computation_names_its_request_in_the_logs_only_when_it_has_one() -> None:
@@ -392,3 +413,259 @@ def test_a_computation_names_its_request_in_the_logs_only_when_it_has_one() -> N
 
     run(main())
     assert ids_seen == ["alone", None]
+
+
+def _computed(xs: list[int]) -> Computed:
+    """Score = x * 2 for each row, nothing missing."""
+    n = len(xs)
+    return Computed({"f": xs}, np.array(xs, dtype=float) * 2, np.zeros((n, 1), dtype=bool))
+
+
+class Versions:
+    """Computes score = x * 2, noting each batch's version, request ids and task.
+
+    A batch holding a value of ``held`` waits until the test releases that value; ``fail``
+    is a version whose batches raise once they are released.
+    """
+
+    def __init__(self, held: Sequence[int] = (), fail: ScoringModel | None = None) -> None:
+        self.releases = {x: asyncio.Event() for x in held}
+        self.started: dict[int, asyncio.Event] = {}
+        self.batches: list[tuple[ScoringModel, list[int]]] = []
+        self.request_ids: list[str | None] = []
+        self.tasks: list[str] = []
+        self.cancelled: list[list[int]] = []
+        self.fail = fail
+
+    def has_started(self, x: int) -> asyncio.Event:
+        """Set once the batch holding ``x`` is being computed."""
+        return self.started.setdefault(x, asyncio.Event())
+
+    async def __call__(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
+        xs = [int(r["x"]) for request in requests for r in request.rows]
+        self.batches.append((model, xs))
+        self.request_ids.append(REQUEST_ID.get())
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task.get_name())
+        for x in xs:
+            self.has_started(x).set()
+        try:
+            for x in xs:
+                if x in self.releases:
+                    await self.releases[x].wait()
+        except asyncio.CancelledError:
+            self.cancelled.append(xs)
+            raise
+        if model is self.fail:
+            raise ConnectionError(f"store down for {xs}")
+        return _computed(xs)
+
+
+async def _started(versions: Versions, *xs: int) -> None:
+    for x in xs:
+        await asyncio.wait_for(versions.has_started(x).wait(), WAIT_S)
+
+
+def test_the_versions_queued_together_are_computed_at_once() -> None:
+    """A canary's batch is computed beside the champion's, not after it."""
+
+    async def main() -> tuple[Versions, MicroBatcher]:
+        versions = Versions(held=[0, 1])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        a1, b1, a2, b2 = (
+            submitted(batcher, m, [x])
+            for m, x in ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3), (MODEL_B, 4))
+        )
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        await _started(versions, 1, 2)  # B's batch starts while A's is held
+        assert [await answer(t) for t in (b1, b2)] == [[4.0], [8.0]]
+        assert not a1.done()
+        versions.releases[1].set()
+        assert [await answer(t) for t in (a1, a2)] == [[2.0], [6.0]]
+        await batcher.stop()
+        return versions, batcher
+
+    versions, batcher = run(main())
+    assert versions.batches == [(MODEL_A, [0]), (MODEL_A, [1, 3]), (MODEL_B, [2, 4])]
+    assert (batcher.batches, batcher.requests) == (3, 5)
+
+
+def test_a_shadow_batch_runs_beside_the_answered_one_not_ahead_of_it() -> None:
+    async def main() -> None:
+        versions = Versions(held=[0, 1])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        shadow = asyncio.ensure_future(
+            batcher.submit(MODEL_B, RowsToScore("s", "shadow", [{"x": 1}], 0.0))
+        )
+        champion = submitted(batcher, MODEL_A, [2])
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        assert await answer(champion) == [4.0]  # while the shadow queued before it computes
+        assert not shadow.done()
+        versions.releases[1].set()
+        assert await answer(shadow) == [2.0]
+        await batcher.stop()
+
+    run(main())
+
+
+def test_one_versions_error_reaches_its_requests_only() -> None:
+    async def main() -> tuple[list[Any], Versions]:
+        versions = Versions(held=[0], fail=MODEL_B)
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        tasks = [submitted(batcher, m, [x]) for m, x in ((MODEL_A, 1), (MODEL_B, 2),
+                                                          (MODEL_A, 3), (MODEL_B, 4))]  # fmt: skip
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT_S)
+        assert await answer(submitted(batcher, MODEL_A, [5])) == [10.0]
+        await batcher.stop()
+        return list(results), versions
+
+    results, versions = run(main())
+    assert [r.scores.tolist() for r in results[::2]] == [[2.0], [6.0]]
+    for failed in results[1::2]:
+        assert isinstance(failed, ConnectionError)
+        assert str(failed) == "store down for [2, 4]"
+    assert (MODEL_A, [1, 3]) in versions.batches
+
+
+def test_each_versions_members_fail_at_their_own_deadlines_while_both_compute() -> None:
+    async def main() -> Versions:
+        versions = Versions(held=[0, 1, 3])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        a_patient = submitted(batcher, MODEL_A, [1], budget_s=60)
+        a_impatient = submitted(batcher, MODEL_A, [2], budget_s=0.2)
+        b_patient = submitted(batcher, MODEL_B, [3], budget_s=60)
+        b_impatient = submitted(batcher, MODEL_B, [4], budget_s=0.3)
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        await _started(versions, 1, 3)
+        for impatient in (a_impatient, b_impatient):
+            with pytest.raises(DeadlineExceeded):
+                await asyncio.wait_for(impatient, WAIT_S)
+        assert not a_patient.done()
+        assert not b_patient.done()
+        versions.releases[1].set()
+        versions.releases[3].set()
+        assert await answer(a_patient) == [2.0]
+        assert await answer(b_patient) == [6.0]
+        await batcher.stop()
+        return versions
+
+    versions = run(main())
+    assert versions.batches[1:] == [(MODEL_A, [1, 2]), (MODEL_B, [3, 4])]
+
+
+def test_stop_lets_both_versions_in_flight_finish_and_fails_the_rest() -> None:
+    async def main() -> Versions:
+        versions = Versions(held=[0, 1, 2])
+        batcher = MicroBatcher(versions, max_rows=1)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        a1, b1, carried = (submitted(batcher, m, [x]) for m, x in
+                           ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3)))  # fmt: skip
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        await _started(versions, 1, 2)
+        queued_late = submitted(batcher, MODEL_B, [4])
+        await queued()
+
+        stopping = asyncio.ensure_future(batcher.stop(grace_s=3600))
+        await shutting_down(carried)
+        await shutting_down(queued_late)
+        versions.releases[1].set()
+        assert await answer(a1) == [2.0]
+        await asyncio.sleep(0.05)
+        assert not stopping.done(), "stop waits for every batch in flight"
+        versions.releases[2].set()
+        assert await answer(b1) == [4.0]
+        await asyncio.wait_for(stopping, WAIT_S)
+        return versions
+
+    assert [xs for _, xs in run(main()).batches] == [[0], [1], [2]]
+
+
+def test_stop_cancels_both_versions_past_the_grace_and_fails_their_requests() -> None:
+    async def main() -> Versions:
+        versions = Versions(held=[1, 2])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        a1, b1 = submitted(batcher, MODEL_A, [1]), submitted(batcher, MODEL_B, [2])
+        await _started(versions, 1, 2)
+        a2 = submitted(batcher, MODEL_A, [3])
+        await queued()
+        await asyncio.wait_for(batcher.stop(grace_s=0.01), WAIT_S)  # never released
+        for task in (a1, b1, a2):
+            await shutting_down(task)
+        return versions
+
+    assert sorted(run(main()).cancelled) == [[1], [2]]
+
+
+def test_a_take_of_one_version_starts_no_task_and_one_of_two_names_each_lone_request() -> None:
+    async def main() -> Versions:
+        versions = Versions(held=[0])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        blocker = asyncio.ensure_future(
+            batcher.submit(MODEL_A, RowsToScore("first", "champion", [{"x": 0}], 0.0))
+        )
+        await _started(versions, 0)
+        requests = [(MODEL_A, "a", 1), (MODEL_B, "b1", 2), (MODEL_B, "b2", 3)]
+        tasks = [asyncio.ensure_future(batcher.submit(m, RowsToScore(i, "champion", [{"x": x}],
+                 0.0))) for m, i, x in requests]  # fmt: skip
+        await queued()
+        versions.releases[0].set()
+        await asyncio.wait_for(asyncio.gather(blocker, *tasks), WAIT_S)
+        await batcher.stop()
+        return versions
+
+    versions = run(main())
+    assert versions.request_ids == ["first", "a", None]
+    loop_task, *take_tasks = versions.tasks
+    assert loop_task == "micro-batcher"  # computed in the loop's own task
+    assert len(set(take_tasks)) == 2
+    assert "micro-batcher" not in take_tasks
+
+
+def test_a_take_ends_at_the_request_its_version_has_no_room_for() -> None:
+    async def main() -> Versions:
+        versions = Versions(held=[0])
+        batcher = MicroBatcher(versions, max_rows=2)
+        batcher.start()
+        blocker = submitted(batcher, MODEL_A, [0])
+        await _started(versions, 0)
+        order = ((MODEL_A, 1), (MODEL_B, 2), (MODEL_A, 3), (MODEL_A, 4), (MODEL_B, 5))
+        tasks = [submitted(batcher, m, [x]) for m, x in order]
+        await queued()
+        versions.releases[0].set()
+        assert await answer(blocker) == [0.0]
+        assert [await answer(t) for t in tasks] == [[2.0 * x] for _, x in order]
+        await batcher.stop()
+        return versions
+
+    # A4 would be A's third row: it opens the next take, and B5 behind it waits for that one.
+    assert run(main()).batches == [
+        (MODEL_A, [0]), (MODEL_A, [1, 3]), (MODEL_B, [2]), (MODEL_A, [4]), (MODEL_B, [5])
+    ]  # fmt: skip
