@@ -129,8 +129,17 @@ def _nice_step(top: float) -> float:
     return 1.0
 
 
-def bar_chart(labels: list[str], reference: list[float], current: list[float], x_title: str) -> str:
-    """Grouped bars of reference vs current shares per bin, as an inline SVG."""
+def bar_chart(
+    labels: list[str],
+    reference: list[float],
+    current: list[float],
+    x_title: str,
+    legend: tuple[str, str] = ("Reference (training)", "Current window"),
+) -> str:
+    """Grouped bars of reference vs current shares per bin, as an inline SVG.
+
+    ``legend`` names the two series (a shadow comparison's are the two versions).
+    """
     width, left, right, top = 1040, 62, 16, 34
     rotate = len(labels) > 8 or max((len(label) for label in labels), default=0) > 12
     longest = max((len(label) for label in labels), default=0)
@@ -190,12 +199,12 @@ def bar_chart(labels: list[str], reference: list[float], current: list[float], x
     )
     legend_x = left + plot_w - 300
     for j, (name, colour) in enumerate(
-        (("Reference (training)", REFERENCE_COLOUR), ("Current window", CURRENT_COLOUR))
+        zip(legend, (REFERENCE_COLOUR, CURRENT_COLOUR), strict=True)
     ):
         x = legend_x + j * 160
         parts.append(
             f'<rect x="{x}" y="8" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{x + 18}" y="18" font-size="12" fill="#1f2328">{name}</text>'
+            f'<text x="{x + 18}" y="18" font-size="12" fill="#1f2328">{escape(name)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -279,6 +288,19 @@ def _cards(report: DriftReport) -> str:
     )
 
 
+def _shadow_line(report: DriftReport) -> str:
+    """A line linking the shadow comparison written with this report, if one was."""
+    shadow = report.shadow_comparison
+    if shadow is None:
+        return ""
+    return (
+        f'<p class="meta shadow">Shadow v{shadow.shadow_version} against champion '
+        f"v{shadow.champion_version} on {shadow.paired_rows:,} paired rows: score correlation "
+        f"{_fmt(shadow.pearson)}, labels agree on {_pct(shadow.label_agreement)}. "
+        f'<a href="{escape(shadow.report_html)}">Shadow comparison</a></p>'
+    )
+
+
 def render_html(report: DriftReport, links: ReportLinks | None = None) -> str:
     """A self-contained HTML page: verdict banner, feature table, charts of what drifted."""
     action = str(report.action)
@@ -310,7 +332,8 @@ def render_html(report: DriftReport, links: ReportLinks | None = None) -> str:
         f'<section class="banner" style="background:{background};color:{colour}">'
         f'<div class="verdict">{escape(action.upper())}</div><div><strong>{escape(headline)}'
         f"</strong><ul>{reasons}</ul></div></section>"
-        f"{_cards(report)}<h2>Features, most drifted first</h2>{_feature_table(report)}"
+        f"{_cards(report)}{_shadow_line(report)}"
+        f"<h2>Features, most drifted first</h2>{_feature_table(report)}"
         f"<h2>Distributions: score and drifted features</h2>{''.join(figures)}"
         f"<footer>Thresholds: PSI {policy.psi_moderate} moderate / {policy.psi_significant} "
         f"significant (Siddiqi 2006), KS {policy.ks_moderate} / {policy.ks_significant}, each "

@@ -1,4 +1,4 @@
-"""Publishing a drift report: a JSON file for machines and an HTML page for people, side by side."""
+"""Publishing a report (drift, or shadow comparison): JSON for machines and HTML for people."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from drift.html import ReportLinks, render_html
 from drift.report import DriftReport
+from drift.shadow_html import render_shadow_html
+from drift.shadow_report import ShadowReport
 
 WriteFile = Callable[[Path, bytes], None]
 """How a file is written; the caller decides (the jobs write whole-or-absent files)."""
@@ -27,10 +29,10 @@ def _safe(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model)
 
 
-def report_stem(model: str, generated_at: datetime) -> str:
-    """``drift-<model>-<UTC timestamp>``, safe as a file name."""
+def report_stem(model: str, generated_at: datetime, kind: str = "drift") -> str:
+    """``<kind>-<model>-<UTC timestamp>`` (``drift`` or ``compare``), safe as a file name."""
     stamp = generated_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"drift-{_safe(model)}-{stamp}"
+    return f"{kind}-{_safe(model)}-{stamp}"
 
 
 def write_report(
@@ -50,4 +52,25 @@ def write_report(
     text = json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
     write(json_path, (text + "\n").encode())
     write(html_path, render_html(report, links).encode())
+    return json_path, html_path
+
+
+COMPARE_PREFIX = "compare"
+"""The file names of shadow comparison reports start with it, beside the drift reports."""
+
+
+def write_shadow_report(
+    report: ShadowReport,
+    out_dir: str | os.PathLike[str],
+    write: WriteFile,
+    links: ReportLinks | None = None,
+) -> tuple[Path, Path]:
+    """Write ``compare-<model>-<timestamp>.json`` and ``.html`` into ``out_dir``; return both."""
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = report_stem(report.model, report.generated_at, COMPARE_PREFIX)
+    json_path, html_path = directory / f"{stem}.json", directory / f"{stem}.html"
+    text = json.dumps(report.to_dict(), indent=2, allow_nan=False, ensure_ascii=False)
+    write(json_path, (text + "\n").encode())
+    write(html_path, render_shadow_html(report, links).encode())
     return json_path, html_path

@@ -20,6 +20,20 @@ class RunRef:
 
 
 @dataclass(frozen=True)
+class ShadowComparisonRef:
+    """The shadow comparison a drift run wrote beside its report, and its headline figures."""
+
+    report_json: str
+    """Path relative to the drift report's folder, like ``report_html``."""
+    report_html: str
+    champion_version: int
+    shadow_version: int
+    paired_rows: int
+    pearson: float | None
+    label_agreement: float | None
+
+
+@dataclass(frozen=True)
 class DriftReport:
     """One drift check of one model version over one window of its prediction log."""
 
@@ -41,6 +55,8 @@ class DriftReport:
     notes: list[str] = field(default_factory=list)
     run: RunRef | None = None
     """The job run that made it; ``None`` for a check run outside the scheduler."""
+    shadow_comparison: ShadowComparisonRef | None = None
+    """The comparison of the model's shadow with its champion, when a shadow is set."""
 
     @property
     def action(self) -> Action:
@@ -87,6 +103,7 @@ class DriftReport:
             "notes": self.notes,
             "generated_at": _iso(self.generated_at),
             "run": None if self.run is None else asdict(self.run),
+            "shadow_comparison": _shadow_dict(self.shadow_comparison),
         }
 
     def _performance_dict(self) -> dict[str, Any] | None:
@@ -133,6 +150,14 @@ class DriftReport:
                 f"  AUC {perf.auc:.3f} on {perf.labelled_rows:,} labelled rows "
                 f"(training {perf.training_auc:.3f})"
             )
+        shadow = self.shadow_comparison
+        if shadow is not None:
+            pearson = "-" if shadow.pearson is None else f"{shadow.pearson:.3f}"
+            agreement = "-" if shadow.label_agreement is None else f"{shadow.label_agreement:.1%}"
+            lines.append(
+                f"  shadow v{shadow.shadow_version}: Pearson {pearson} with the champion, "
+                f"labels agree on {agreement} of {shadow.paired_rows:,} paired rows"
+            )
         return "\n".join(lines)
 
 
@@ -142,6 +167,16 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def _shadow_dict(shadow: ShadowComparisonRef | None) -> dict[str, Any] | None:
+    if shadow is None:
+        return None
+    return {
+        **asdict(shadow),
+        "pearson": _round(shadow.pearson),
+        "label_agreement": _round(shadow.label_agreement),
+    }
 
 
 def _feature_dict(stats: FeatureStats, verdict: Verdict) -> dict[str, Any]:

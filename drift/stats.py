@@ -175,6 +175,23 @@ def auc_from_histograms(positive: npt.ArrayLike, negative: npt.ArrayLike) -> Bin
     )
 
 
+def auc_from_scores(scores: npt.ArrayLike, positive: npt.ArrayLike) -> float | None:
+    """The exact ROC AUC of ``scores`` for the classes ``positive`` (True = positive class).
+
+    AUC = P(score+ > score-) + P(tie) / 2, from average ranks (the Mann-Whitney U statistic).
+    None when a class is absent.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    is_positive = np.asarray(positive, dtype=bool)
+    n_pos = int(is_positive.sum())
+    n_neg = int(is_positive.size - n_pos)
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = scipy_stats.rankdata(values)  # ties share their average rank
+    wins = float(ranks[is_positive].sum()) - n_pos * (n_pos + 1) / 2.0
+    return wins / (n_pos * n_neg)
+
+
 def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     """Standard error of an AUC estimate (Hanley and McNeil, Radiology, 1982)."""
     if positives <= 0 or negatives <= 0:

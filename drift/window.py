@@ -56,7 +56,8 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _open(source: LogSource, what: str) -> ds.Dataset:
+def open_log(source: LogSource, what: str) -> ds.Dataset:
+    """The Parquet dataset at ``source`` (Hive-partitioned by model and date where it is)."""
     path = Path(source)
     if not path.exists():
         raise PredictionLogError(f"no {what} at {path}")
@@ -65,7 +66,7 @@ def _open(source: LogSource, what: str) -> ds.Dataset:
     return ds.dataset(str(path), format="parquet", partitioning=_PARTITIONING)
 
 
-def _fragments(
+def log_fragments(
     dataset: ds.Dataset, model: str | None, first_day: date | None, last_day: date | None
 ) -> Iterator[ds.Fragment]:
     """Files of the dataset whose partition keys (when the path has them) fit the window."""
@@ -172,9 +173,10 @@ def _latest(a: datetime | None, b: Any) -> datetime | None:
     return b if a is None else max(a, b)
 
 
-def _row_filter(
+def window_filter(
     schema: pa.Schema, version: int | None, start: datetime | None, end: datetime | None
 ) -> ds.Expression | None:
+    """Rows of ``version`` (if given) logged in ``[start, end)``; None when nothing is filtered."""
     conditions: list[ds.Expression] = []
     if start is not None or end is not None:
         if "logged_at" not in schema.names:
@@ -211,12 +213,12 @@ def count_window(
 
     ``labels`` maps request_id to 1 (positive class) or 0; see :func:`read_labels`.
     """
-    dataset = _open(source, "prediction log")
+    dataset = open_log(source, "prediction log")
     counts = WindowCounts.on(reference, value_capacity)
     wanted = ["request_id", "logged_at", "version", "score", *reference.features]
     first_day = as_utc(start).date() if start is not None else None
     last_day = as_utc(end).date() if end is not None else None
-    for fragment in _fragments(dataset, model, first_day, last_day):
+    for fragment in log_fragments(dataset, model, first_day, last_day):
         try:
             schema = fragment.physical_schema
             if "score" not in schema.names:  # any Parquet file can be handed in as a window
@@ -226,7 +228,7 @@ def count_window(
             columns = [name for name in wanted if name in schema.names]
             batches = fragment.to_batches(
                 columns=columns,
-                filter=_row_filter(schema, version, start, end),
+                filter=window_filter(schema, version, start, end),
                 batch_size=batch_size,
                 batch_readahead=_BATCH_READAHEAD,
             )
@@ -263,12 +265,12 @@ def read_labels(
     Only labels received on or after ``since``'s date are read (feedback comes after the
     prediction). Returns the map and whether ``max_labels`` cut it short.
     """
-    dataset = _open(source, "labels dataset")
+    dataset = open_log(source, "labels dataset")
     first_day = as_utc(since).date() if since is not None else None
     tables: list[pa.Table] = []
     kept = 0
     truncated = False
-    for fragment in _fragments(dataset, None, first_day, None):
+    for fragment in log_fragments(dataset, None, first_day, None):
         schema = fragment.physical_schema
         missing = {"request_id", "label"} - set(schema.names)
         if missing:

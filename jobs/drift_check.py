@@ -15,8 +15,10 @@ from drift.check import check_drift
 from drift.decision import DriftPolicy
 from drift.publish import model_reports_dir, write_report
 from drift.report import DriftReport, RunRef
+from drift.shadow_log import NoShadowRows
 from drift.window import PredictionLogError
 from jobs.report_history import ReportFolder, publish_with_history, relative_link
+from jobs.shadow_compare import ShadowCompareResult, shadow_compare
 from jobs.triggers import parse_duration
 from scoring.durable import write_atomically
 from scoring.log.job_runs import runs_dir
@@ -37,6 +39,8 @@ class DriftCheckResult:
     report: DriftReport
     json_path: Path
     html_path: Path
+    shadow: ShadowCompareResult | None = None
+    """The shadow comparison written beside the report, when the model has a shadow."""
 
 
 def gain_importance(model: ScoringModel) -> dict[str, float]:
@@ -97,6 +101,8 @@ def drift_check(
     In that folder the run also deletes reports older than ``retention`` (``None`` keeps them
     all), links its page to the previous report, and rebuilds the folder's ``index.html``.
     ``run_id`` names the drift job run that checks, whose record the report then links to.
+    When the model has a shadow, its comparison with the champion over the same window is
+    written beside the report, which links to it (``shadow_comparison``).
     """
     version = registry.resolve(model, "champion")
     log_dir = predictions_dir(data_dir, model)
@@ -130,8 +136,18 @@ def drift_check(
     if run_id is not None:
         record = runs_dir(data_dir) / f"{DRIFT_JOB}.jsonl"
         report = replace(report, run=RunRef(DRIFT_JOB, run_id, relative_link(record, out)))
+    shadow = None
+    if current is None and registry.aliases(model).shadow is not None:
+        try:
+            shadow = shadow_compare(
+                registry, data_dir, model, end=end, window=window, out_dir=out,
+                retention=retention, run_id=run_id, run_job=DRIFT_JOB,
+            )  # fmt: skip
+            report = replace(report, shadow_comparison=shadow.reference(out))
+        except NoShadowRows as exc:  # a shadow set moments ago has scored nothing yet
+            report = replace(report, notes=[*report.notes, f"shadow not compared: {exc}"])
     if out.resolve() == history.resolve():
         json_path, html_path = publish_with_history(report, ReportFolder(history, model), retention)
     else:
         json_path, html_path = write_report(report, out, write_atomically)
-    return DriftCheckResult(report=report, json_path=json_path, html_path=html_path)
+    return DriftCheckResult(report=report, json_path=json_path, html_path=html_path, shadow=shadow)

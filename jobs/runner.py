@@ -157,6 +157,9 @@ class JobRunner:
             "report_json": str(result.json_path),
             "report_html": str(result.html_path),
         }
+        if result.shadow is not None:
+            produced["compare_json"] = str(result.shadow.json_path)
+            produced["compare_html"] = str(result.shadow.html_path)
         if report.action.value == "retrain":
             produced["retrain"] = self.retrain(model)
         return produced

@@ -1,4 +1,4 @@
-"""Commands that watch the models: a drift check now, the job scheduler, one job run."""
+"""Commands that watch the models: a drift check, a shadow comparison, the scheduler, a job run."""
 
 from __future__ import annotations
 
@@ -50,6 +50,42 @@ def drift(
         out_dir=out,
         cooldown=parse_duration(settings.retrain_cooldown),
         current=current,
+        retention=settings.report_retention,
+    )
+    typer.echo(result.report.summary())
+    typer.echo(f"report: {result.json_path}\n        {result.html_path}")
+
+
+def compare(
+    model: Annotated[str, typer.Option("--model", help="Model whose shadow is compared.")],
+    since: Annotated[
+        str, typer.Option(help="Window of the log to compare, back from now.")
+    ] = "24h",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the reports; default: the model's, <data dir>/reports/MODEL."
+        ),
+    ] = None,
+) -> None:
+    """Compare the shadow with the champion on the same logged requests; write JSON and HTML."""
+    from jobs.shadow_compare import shadow_compare
+    from jobs.triggers import parse_duration
+    from scoring.errors import InvalidSetting
+    from scoring.model.registry import ModelRegistry
+
+    settings = settings_from()
+    try:
+        window = parse_duration(since)
+    except InvalidSetting as exc:
+        raise InvalidSetting(f"--since {exc}") from exc
+    result = shadow_compare(
+        ModelRegistry(settings.models_dir),
+        settings.data_dir,
+        model,
+        end=datetime.now(UTC),
+        window=window,
+        out_dir=out,
         retention=settings.report_retention,
     )
     typer.echo(result.report.summary())
