@@ -8,8 +8,8 @@ idea as MLServer's and BentoML's adaptive batching, minus the timer.
 
 A take holds one batch per model version, each up to the row limit: with a canary, the
 champion's and the canary's requests are computed at once (their reads in flight together),
-not one version after the other, which made every batch smaller and cost a canary's model
-about 40% of its single-entity throughput. A shadow's requests make a batch of their own
+not one version after the other, which made every batch smaller and cost a model with a
+canary about half of its single-entity throughput. A shadow's requests make a batch of their own
 that runs beside the answered ones, never ahead of them. The queue is taken in order until
 a request would take its version's batch past the limit: it opens the next take, which
 waits for every batch of this one. A take of one version computes in the loop's own task,

@@ -669,3 +669,33 @@ def test_a_take_ends_at_the_request_its_version_has_no_room_for() -> None:
     assert run(main()).batches == [
         (MODEL_A, [0]), (MODEL_A, [1, 3]), (MODEL_B, [2]), (MODEL_A, [4]), (MODEL_B, [5])
     ]  # fmt: skip
+
+
+def test_requests_alone_in_their_batches_are_left_to_their_reads_own_deadlines() -> None:
+    """No timer for a take whose batches are one request each: each read ends at its own
+    deadline (this stand-in ignores them, so its answers come after)."""
+
+    async def main() -> None:
+        versions = Versions(held=[0, 1, 2])
+        batcher = MicroBatcher(versions, max_rows=100)
+        batcher.start()
+        lone = submitted(batcher, MODEL_A, [0], budget_s=0.05)
+        await _started(versions, 0)
+        await asyncio.sleep(0.1)  # past its deadline, while it computes
+        assert not lone.done()
+        versions.releases[0].set()
+        assert await answer(lone) == [0.0]
+
+        a1 = submitted(batcher, MODEL_A, [1], budget_s=0.05)
+        b1 = submitted(batcher, MODEL_B, [2], budget_s=0.05)  # one take, two batches of one
+        await _started(versions, 1, 2)
+        await asyncio.sleep(0.1)
+        assert not a1.done()
+        assert not b1.done()
+        versions.releases[1].set()
+        versions.releases[2].set()
+        assert await answer(a1) == [2.0]
+        assert await answer(b1) == [4.0]
+        await batcher.stop()
+
+    run(main())
