@@ -57,6 +57,10 @@ class RegistryBusy(ScoringError):
     """Another process held a model's alias lock for too long; nothing was changed."""
 
 
+class AliasMoved(ScoringError):
+    """An alias no longer points at the version a change expected; nothing was changed."""
+
+
 class RegistryUnwritable(ScoringError):
     """The registry's files cannot be written (a read-only or full disk); nothing was changed."""
 

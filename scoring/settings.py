@@ -122,6 +122,39 @@ class Settings(BaseSettings):
     reload_interval_s: float = Field(default=2.0, gt=0)
     """How often a running service checks the registry's aliases for a promotion."""
 
+    guard_enabled: bool = True
+    """While a canary serves, each worker compares it with the champion and removes the canary
+    alias when one of the guard's rules trips (see :mod:`scoring.serving.guard`)."""
+
+    guard_window: int = Field(default=2000, ge=10)
+    """Requests, and rows, the guard keeps per version (the latest ones), in each worker."""
+
+    guard_min_samples: int = Field(default=500, ge=10)
+    """Requests (error rate, latency) and rows (scores, missing features) each version must have
+    in the window before any rule may trip: fewer are noise."""
+
+    guard_error_rate_margin: float = Field(default=0.02, ge=0.0, le=1.0)
+    """Trip when the canary's share of failed requests is above the champion's by more than
+    this (and above ``guard_error_rate_floor``)."""
+
+    guard_error_rate_floor: float = Field(default=0.01, ge=0.0, le=1.0)
+    """The canary's failed share that never trips, whatever the champion's (0.01: 1%)."""
+
+    guard_latency_factor: float = Field(default=2.0, ge=1.0)
+    """Trip when the canary's p99 latency is above this times the champion's..."""
+
+    guard_latency_slack_s: float = Field(default=0.025, ge=0.0)
+    """...plus this many seconds: a p99 of a few hundred requests is noisy at a millisecond."""
+
+    guard_score_psi: float = Field(default=0.5, gt=0.0)
+    """Trip when the PSI of the canary's scores against the champion's, in the same window
+    (bins at the champion's score deciles), is above this. Two honest models differ more
+    than two samples of one (see :mod:`scoring.serving.guard_rules` for the figures)."""
+
+    guard_missing_rate_margin: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Trip when the canary's share of missing feature values is above the champion's by more
+    than this (0.1: ten points)."""
+
     redis_url: str | None = None
     """Redis the service itself uses (job locks); unset means the online store's Redis."""
 

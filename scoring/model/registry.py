@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from scoring.durable import write_atomically
 from scoring.errors import (
+    AliasMoved,
     InvalidModelName,
     ModelLoadError,
     ModelNotFound,
@@ -200,12 +201,17 @@ class ModelRegistry:
         who: Who = "cli",
         why: str = "",
         rollback: bool = False,
+        details: Mapping[str, Any] | None = None,
+        expected: int | None = None,
     ) -> Aliases:
         """Point an alias at a version (``None`` clears it) and return the new aliases.
 
         The version must load, exactly as a serving worker would load it, before any alias
         names it. The change is made under the model's lock, so concurrent changes of other
-        aliases are all kept, and appended to the model's history.
+        aliases are all kept, and appended to the model's history, with ``details`` (JSON-ready
+        figures, say what the canary guard measured) when given. With ``expected``, the change
+        is made only if the alias points at that version when the lock is held; otherwise
+        nothing changes and :class:`AliasMoved` is raised (someone moved it meanwhile).
         """
         if alias not in ALIAS_NAMES:
             raise ValueError(f"unknown alias {alias!r}: use champion, canary or shadow")
@@ -221,6 +227,11 @@ class ModelRegistry:
         try:
             with self._locked(name):
                 old = self._aliases_for_change(name)
+                if expected is not None and getattr(old, alias) != expected:
+                    raise AliasMoved(
+                        f"the {alias} of model {name!r} is {getattr(old, alias)}, not "
+                        f"{expected}: someone changed it meanwhile; nothing changed"
+                    )
                 current = asdict(old)
                 current[alias] = version
                 if alias == "canary":
@@ -238,6 +249,7 @@ class ModelRegistry:
                         "who": who,
                         "why": why,
                         "rollback": rollback,
+                        **({"details": dict(details)} if details else {}),
                     },
                 )
         except OSError as exc:  # the lock or the file, written atomically: nothing changed

@@ -17,6 +17,7 @@ from features.errors import (
     PushTooLarge,
 )
 from scoring.errors import (
+    AliasMoved,
     BatchTooLarge,
     DeadlineExceeded,
     FeaturesAllMissing,
@@ -59,6 +60,7 @@ STATUS: list[tuple[type[Exception], int, str]] = [
     (ModelLoadError, 503, "Model unavailable"),
     (RegistryCorrupt, 503, "Registry file unreadable"),
     (RegistryBusy, 503, "Registry busy"),
+    (AliasMoved, 409, "Alias moved"),
     (RegistryUnwritable, 503, "Registry not writable"),
     (FeatureStoreError, 503, "Feature store error"),
     (LogUnavailable, 503, "Log unavailable"),

@@ -20,6 +20,7 @@ from features.store import open_feature_store
 from scoring.log.label_log import FeedbackLog
 from scoring.log.prediction_log import PredictionLog
 from scoring.model.registry import ModelRegistry
+from scoring.serving.guard_rules import GuardPolicy
 from scoring.serving.reload import ModelWatcher
 from scoring.serving.served import load_served
 from scoring.serving.service import ScoringService
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SHADOW_DRAIN_S = 10.0
 """At shutdown, how long shadow scorings still running may take to finish and be logged."""
+
+GUARD_STOP_S = 5.0
+"""At shutdown, how long a canary removal the guard started may take to finish."""
 
 GC_YOUNG_THRESHOLD = 10_000
 """Allocations between young-generation collections while serving (Python's default: 700)."""
@@ -84,6 +88,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[ServingRuntime]:
         budget_s=settings.online_timeout_s,
         circuit=circuit,
         metrics=service_metrics(settings.metrics_dir),
+        guard=guard_policy(settings),
     )
     if service.batcher is not None:
         service.batcher.start()
@@ -99,6 +104,8 @@ async def open_runtime(settings: Settings) -> AsyncIterator[ServingRuntime]:
         # Reverse order of opening. The front has finished what was in flight by now, so
         # closing the logs writes every row that was answered.
         await watcher.stop()
+        if service.guard is not None:
+            await service.guard.stop(GUARD_STOP_S)  # a removal under way gets its history line
         await service.drain_shadows(SHADOW_DRAIN_S)  # their rows go to the log too
         if service.batcher is not None:
             await service.batcher.stop()
@@ -108,6 +115,22 @@ async def open_runtime(settings: Settings) -> AsyncIterator[ServingRuntime]:
                 log.info("%s closed: %s", stopping.writer.root, counters)
         await telemetry.stop()  # after the logs: their last counts are published
         await reader.close()
+
+
+def guard_policy(settings: Settings) -> GuardPolicy | None:
+    """The canary guard's policy from ``SCORER_GUARD_*``; None when it is turned off."""
+    if not settings.guard_enabled:
+        return None
+    return GuardPolicy(
+        window=settings.guard_window,
+        min_samples=settings.guard_min_samples,
+        error_rate_margin=settings.guard_error_rate_margin,
+        error_rate_floor=settings.guard_error_rate_floor,
+        latency_factor=settings.guard_latency_factor,
+        latency_slack_s=settings.guard_latency_slack_s,
+        score_psi=settings.guard_score_psi,
+        missing_rate_margin=settings.guard_missing_rate_margin,
+    )
 
 
 @contextmanager

@@ -35,6 +35,8 @@ from scoring.model.registry import ModelRegistry
 from scoring.serving.answer import merged, predictions
 from scoring.serving.batching import Computed, MicroBatcher, RowsToScore
 from scoring.serving.feature_gaps import FeatureGaps, names_by_row, stale_matrix
+from scoring.serving.guard import CanaryGuard
+from scoring.serving.guard_rules import GuardPolicy
 from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest, entity_rows
 from scoring.serving.routing import CHAMPION_ROUTE, RoutedRows, ServedVersions, split_by_version
 from scoring.serving.served import ServedModels
@@ -68,6 +70,7 @@ class ScoringService:
         budget_s: float = math.inf,
         circuit: CircuitBreaker | None = None,
         metrics: ServiceMetrics | None = None,
+        guard: GuardPolicy | None = None,
     ) -> None:
         self.registry = registry
         self.reader = reader
@@ -90,6 +93,8 @@ class ScoringService:
         self.batcher = (
             MicroBatcher(self.compute, batching_max_rows) if batching_max_rows > 0 else None
         )
+        self.guard = CanaryGuard(registry, guard, self.metrics) if guard is not None else None
+        """Compares each canary with its champion and removes it when it trips; None: off."""
 
     async def compute(self, model: ScoringModel, requests: Sequence[RowsToScore]) -> Computed:
         """Read the requests' features, encode them in manifest order, score and log them.
@@ -110,13 +115,19 @@ class ScoringService:
                 f"the request's time budget ({self.budget_s:g} s) ran out before its features "
                 "were read"
             )
-        columns = await self.reader.read(model.schema.feature_service, rows, left)
-        self._online_read.observe(time.perf_counter() - now)
-        matrix, missing = model.encode(columns, len(rows))
-        if len(rows) <= _INLINE_PREDICT_ROWS:
-            scores = model.predict(matrix)
-        else:
-            scores = await asyncio.to_thread(model.predict, matrix)
+        guard = self.guard if requests[0].route != SHADOW_ROUTE else None
+        try:
+            columns = await self.reader.read(model.schema.feature_service, rows, left)
+            self._online_read.observe(time.perf_counter() - now)
+            matrix, missing = model.encode(columns, len(rows))
+            if len(rows) <= _INLINE_PREDICT_ROWS:
+                scores = model.predict(matrix)
+            else:
+                scores = await asyncio.to_thread(model.predict, matrix)
+        except Exception:
+            if guard is not None:  # the version's failure, not the request's: counted against it
+                guard.record(self.models.served.get(model.name), model, requests, None, 0.0)
+            raise
         stale = stored = None
         names = model.schema.feature_names
         if isinstance(columns, OnlineFeatures):
@@ -130,6 +141,10 @@ class ScoringService:
             missing_names = names_by_row(missing, names)
             stale_names = None if stale is None else names_by_row(stale, names)
         computed = Computed(columns, scores, missing, stale, stored, missing_names, stale_names)
+        if guard is not None:
+            served = self.models.served.get(model.name)
+            if served is not None and served.canary is not None:
+                guard.record(served, model, requests, computed, time.perf_counter())
         if self.prediction_log is not None:
             self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
         return computed

@@ -105,6 +105,11 @@ class ServiceMetrics:
             "scorer_log_bytes_buffered", "Bytes of rows not yet written", ["log"],
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
+        self.canary_rollbacks = Counter(
+            "scorer_canary_rollbacks",
+            "Canaries the canary guard removed, by model and the rule that tripped",
+            ["model", "reason"], registry=r,
+        )  # fmt: skip
         # Children by label values: labels() validates and locks on every call.
         self._requests: dict[tuple[str, str, str, int], Counter] = {}
         self._durations: dict[str, Histogram] = {}
@@ -146,6 +151,10 @@ class ServiceMetrics:
                 if child is None:
                     child = children[model, name] = self.features_stale.labels(model, name)
                 child.inc(count)
+
+    def canary_rollback(self, model: str, reason: str) -> None:
+        """Count one canary the guard removed (``reason``: one of the guard's rules)."""
+        self.canary_rollbacks.labels(model, reason).inc()
 
 
 def service_metrics(metrics_dir: Path | None) -> ServiceMetrics:

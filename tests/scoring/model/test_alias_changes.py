@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from scoring.errors import (
+    AliasMoved,
     InvalidModelName,
     ModelNotFound,
     RegistryCorrupt,
@@ -109,6 +110,22 @@ def test_every_change_is_recorded_with_who_and_why(tmp_path: Path) -> None:
     assert registry.history("m", last=1) == history[-1:]
     lines = (tmp_path / "m" / "history.jsonl").read_text().splitlines()
     assert [json.loads(line) for line in lines] == history
+
+
+def test_an_expected_version_guards_the_change_and_details_are_recorded(tmp_path: Path) -> None:
+    registry = registry_of_three(tmp_path)
+    registry.set_alias("m", "champion", 1)
+    registry.set_alias("m", "canary", 3, 0.5, who="admin", why="moved on")
+    with pytest.raises(AliasMoved, match="canary of model 'm' is 3, not 2"):
+        registry.set_alias("m", "canary", None, who="guard", expected=2)
+    assert registry.aliases("m") == Aliases(champion=1, canary=3, canary_weight=0.5)
+    figures = {"reason": "score_psi", "score_psi": 8.2}
+    registry.set_alias("m", "canary", None, who="guard", why="psi", details=figures, expected=3)
+    assert registry.aliases("m") == Aliases(champion=1)
+    history = registry.history("m")
+    assert len(history) == 3  # the refused change left no line
+    assert history[-1]["details"] == figures
+    assert "details" not in history[0]
 
 
 def test_rollback_walks_back_the_champions(tmp_path: Path) -> None:
