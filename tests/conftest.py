@@ -13,6 +13,7 @@ from jobs.demo.redis_server import LocalRedisServer, free_port
 from jobs.train import TrainingResult, train_model
 from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
+from tests.utils.canaries import CanaryModels, train_canaries
 from tests.utils.repo import DemoRepo, make_demo_repo
 
 
@@ -54,6 +55,17 @@ def trained(demo_repo: DemoRepo, data_dir: Path) -> TrainingResult:
         promote=True,
         labels_source=str(demo_repo.path / "data" / "transactions.parquet"),
     )
+
+
+@pytest.fixture(scope="session")
+def canary_models(
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_repo: DemoRepo,
+    data_dir: Path,
+    trained: TrainingResult,
+) -> CanaryModels:
+    """``fraud`` v1 plus two canaries trained for real: a retrain, and one on inverted labels."""
+    return train_canaries(tmp_path_factory.mktemp("canaries"), data_dir / "models", demo_repo)
 
 
 @pytest.fixture

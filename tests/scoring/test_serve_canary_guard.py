@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import pytest
 
 from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
-from tests.utils.canaries import CanaryModels, demo_rows, train_canaries
+from tests.utils.canaries import CanaryModels, demo_rows
 from tests.utils.metrics import parse_samples, select
 from tests.utils.repo import DemoRepo
 from tests.utils.server import ServerProcess
@@ -30,13 +29,6 @@ MAX_REQUESTS = 6000
 sample) after about 2,000 requests."""
 CHUNK = 200
 THREADS = 4
-
-
-@pytest.fixture(scope="module")
-def canaries(
-    tmp_path_factory: pytest.TempPathFactory, demo_repo: DemoRepo, data_dir: Path, trained: Any
-) -> CanaryModels:
-    return train_canaries(tmp_path_factory.mktemp("canaries"), data_dir / "models", demo_repo)
 
 
 def send(url: str, rows: list[dict[str, Any]], registry: ModelRegistry, until_gone: int) -> int:
@@ -69,12 +61,12 @@ def rollbacks(url: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 
 def test_the_guard_keeps_a_healthy_canary_and_removes_one_on_inverted_labels(
-    settings: Settings, canaries: CanaryModels, demo_repo: DemoRepo, tmp_path: Path
+    settings: Settings, canary_models: CanaryModels, demo_repo: DemoRepo, tmp_path: Path
 ) -> None:
-    canaries.copy_to(tmp_path)
+    canary_models.copy_to(tmp_path)
     own = settings.model_copy(update={"data_dir": tmp_path, "reload_interval_s": 0.2})
     registry = ModelRegistry(own.models_dir)
-    healthy, inverted = canaries.retrain, canaries.inverted
+    healthy, inverted = canary_models.retrain, canary_models.inverted
     registry.set_alias("fraud", "canary", healthy, WEIGHT, why="a retrain")
     rows = demo_rows(demo_repo, 5000)  # many entities, as in production: each keeps its version
     server = ServerProcess(own, workers=2).start()

@@ -27,6 +27,11 @@ class CanaryModels:
         """Give ``data_dir`` a registry of its own holding these versions."""
         shutil.copytree(self.models_dir, data_dir / "models")
 
+    def add_version(self, models_dir: Path, version: int) -> None:
+        """Copy one of these versions of ``fraud`` into the registry at ``models_dir``."""
+        folder = Path("fraud") / str(version)
+        shutil.copytree(self.models_dir / folder, models_dir / folder)
+
 
 def train_canaries(target: Path, source_models: Path, demo_repo: DemoRepo) -> CanaryModels:
     """Copy ``source_models`` (with ``fraud`` v1) to ``target`` and train two more versions."""
