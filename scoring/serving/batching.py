@@ -7,14 +7,15 @@ an idle service still answers a lone request at once, without waiting for compan
 idea as MLServer's and BentoML's adaptive batching, minus the timer.
 
 A take holds one batch per model version, each up to the row limit: with a canary, the
-champion's and the canary's requests are computed at once (their reads in flight together),
-not one version after the other, which made every batch smaller and cost a model with a
-canary about half of its single-entity throughput. A shadow's requests make a batch of their own
-that runs beside the answered ones, never ahead of them. The queue is taken in order until
-a request would take its version's batch past the limit: it opens the next take, which
-waits for every batch of this one. A take of one version computes in the loop's own task,
-as it always did; only a take of several starts a task per batch. Each batch's error goes
-to its own requests only.
+champion's and the canary's requests are computed at once, not one version after the other,
+which made every batch smaller and cost a model with a canary about half of its
+single-entity throughput; and the batches that read one feature service share one read
+(:mod:`scoring.serving.shared_read`). A shadow's requests make a batch of their own that
+runs beside the answered ones, never ahead of them. The queue is taken in order until a
+request would take its version's batch past the limit: it opens the next take, which waits
+for every batch of this one. A take of one version computes in the loop's own task, as it
+always did; only a take of several starts a task per batch. Each batch's error goes to its
+own requests only.
 
 Each request carries its deadline (its arrival plus the service's time budget). A request
 whose deadline passes while it is queued is failed without being computed. A batch's read is
@@ -38,6 +39,7 @@ from scoring.errors import DeadlineExceeded
 from scoring.logging_config import REQUEST_ID
 from scoring.model.encoding import BoolArray, FloatArray
 from scoring.model.loaded import ScoringModel
+from scoring.serving.shared_read import SHARED_READS, SharedReads
 
 Rows = list[dict[str, Any]]
 
@@ -248,8 +250,13 @@ class MicroBatcher:
             if len(batches) == 1:  # one version: no task to start
                 await self._answer(batches[0])
             else:
-                # A task each, with a copy of the context: each names its own request.
-                await asyncio.gather(*(self._answer(batch) for batch in batches))
+                # A task each, with a copy of the context: each names its own request, and
+                # they share their reads of one feature service (see shared_read).
+                token = SHARED_READS.set(SharedReads())
+                try:
+                    await asyncio.gather(*(self._answer(batch) for batch in batches))
+                finally:
+                    SHARED_READS.reset(token)
         finally:
             self._stop_deadline_timer()
 

@@ -41,6 +41,7 @@ from scoring.serving.request import FeedbackItem, RequestProblems, ScoreRequest,
 from scoring.serving.routing import CHAMPION_ROUTE, RoutedRows, ServedVersions, split_by_version
 from scoring.serving.served import ServedModels
 from scoring.serving.service_metrics import UNKNOWN, ServiceMetrics, service_metrics
+from scoring.serving.shared_read import read_features
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class ScoringService:
             )
         guard = self.guard if requests[0].route != SHADOW_ROUTE else None
         try:
-            columns = await self.reader.read(model.schema.feature_service, rows, left)
+            columns = await read_features(self.reader, model.schema.feature_service, rows, left)
             self._online_read.observe(time.perf_counter() - now)
             matrix, missing = model.encode(columns, len(rows))
             if len(rows) <= _INLINE_PREDICT_ROWS:
