@@ -36,8 +36,9 @@ from scoring.serving.service_metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
 
-EVALUATE_EVERY = 100
-"""Canary rows between two looks at the rules: a look costs a few hundred microseconds."""
+EVALUATE_EVERY = 250
+"""Canary rows between two looks at the rules: a look costs about 0.6 ms (windows of 2,000),
+some 1 us a request at a canary weight of 0.5, and delays a trip by 250 canary rows at most."""
 
 RETRY_MIN_S = 1.0
 RETRY_MAX_S = 60.0
