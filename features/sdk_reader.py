@@ -19,6 +19,7 @@ from feast import FeatureStore
 from feast.infra.online_stores.online_store import OnlineStore
 from redis.exceptions import RedisError
 
+from features.deadline import within
 from features.errors import OnlineStoreUnavailable
 from features.online_features import OnlineFeatures
 
@@ -102,7 +103,7 @@ class OnlineFeatureReader:
                     entity_rows=entity_rows,
                     full_feature_names=True,
                 )
-            response = await asyncio.wait_for(call, timeout_s)
+            response = await within(call, timeout_s)
         except TimeoutError as exc:
             raise OnlineStoreUnavailable(
                 f"online store did not answer within {timeout_s:.2g} s"

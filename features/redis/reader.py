@@ -35,6 +35,7 @@ from features._feast_private import (
     _get_table_entity_values,
     _versioned_fv_name,
 )
+from features.deadline import within
 from features.errors import OnlineStoreUnavailable, UnsupportedFeature
 from features.loaded_marker import LoadedMarkerCheck
 from features.online_features import OnlineFeatures
@@ -215,7 +216,7 @@ class RedisOnlineFeatureReader:
         self._timeout_s = timeout_s
         self._enforce_ttl = enforce_ttl
         self._client: RedisClient = connect(online_config, timeout_s)
-        self.loaded_marker = LoadedMarkerCheck(self._client, store.project)
+        self.loaded_marker = LoadedMarkerCheck(self._client, store.project, timeout_s)
         """Whether the store still holds what materialization loaded (readiness, metrics)."""
         self._plans: dict[str, ServicePlan | None] = {}
         self._sdk: OnlineFeatureReader | None = None
@@ -248,8 +249,7 @@ class RedisOnlineFeatureReader:
                 self._sdk = OnlineFeatureReader(self._store, self._timeout_s, self._enforce_ttl)
             return await self._sdk.read(feature_service, rows, timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
-                return await self._read(plan, rows)
+            return await within(self._read(plan, rows), timeout_s)
         except TimeoutError as exc:
             raise OnlineStoreUnavailable(
                 f"online store did not answer within {timeout_s:.2g} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from features.errors import OnlineStoreUnavailable
 from features.readers import store_answers
 from features.redis.reader import RedisOnlineFeatureReader
 from features.store import open_feature_store
-from jobs.demo.redis_server import free_port
+from jobs.demo.redis_server import LocalRedisServer, free_port
 
 ROW = {"user_id": 1, "shop_id": 1}
 
@@ -102,3 +103,56 @@ def test_a_redis_restarted_in_place_is_read_again_at_once(demo_repo: Any, tmp_pa
             await reader.close()
 
     asyncio.run(run())
+
+
+async def _others_done() -> None:
+    """Wait for the event loop's other tasks (reads given up on) and their transports to close."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 10)
+    await asyncio.sleep(0.01)
+
+
+PAUSE_MS = 800
+"""How long Redis is paused for each read: a read that waits for Redis takes about this long
+(and so does the UNPAUSE, which the pause holds too)."""
+
+
+def test_a_paused_redis_holds_no_read_past_its_timeout(typed_repo: Any, tmp_path: Path) -> None:
+    """Fresh connections to a Redis under ``CLIENT PAUSE``, each read with about a millisecond
+    left of its budget (as a micro-batch's last member may have).
+
+    On Python 3.11 a cancellation that arrives while redis-py writes the new connection's
+    handshake can be lost inside the client, and a read bounded by ``asyncio.timeout`` then
+    waits until Redis answers. A sweep of timeouts hits that moment several times over.
+    """
+    server = LocalRedisServer(free_port(), tmp_path / "paused").start()
+    try:
+        repo = _repo_pointing_at(typed_repo, tmp_path, server.connection_string)
+        store = open_feature_store(repo, server.connection_string)
+        admin = redis.Redis(host=server.host, port=server.port)
+
+        async def sweep() -> list[tuple[float, float]]:
+            late = []
+            for step in range(24):
+                timeout_s = 0.0004 + step * 0.0001
+                reader = RedisOnlineFeatureReader(store, 1.0)
+                reader._plan("plain")  # planned from the registry beforehand: only Redis is timed
+                admin.execute_command("CLIENT", "PAUSE", PAUSE_MS, "ALL")
+                started = time.monotonic()
+                try:
+                    with pytest.raises(OnlineStoreUnavailable, match="did not answer within"):
+                        await reader.read("plain", [ROW], timeout_s)
+                    elapsed = time.monotonic() - started
+                finally:
+                    admin.execute_command("CLIENT", "UNPAUSE")
+                    # The read given up on ends on its own, closing its connection; then ours.
+                    await _others_done()
+                    await reader.close()
+                if elapsed > PAUSE_MS / 1000 / 2:  # a hang detector, not a speed claim
+                    late.append((timeout_s, round(elapsed, 3)))
+            return late
+
+        late = asyncio.run(sweep())
+        assert not late, f"reads that waited for Redis well past their timeout: {late}"
+    finally:
+        server.stop()
