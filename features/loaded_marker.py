@@ -24,6 +24,7 @@ from redis import asyncio as redis_asyncio
 from redis.exceptions import RedisError
 
 from features._feast_private import redis_online_client
+from features.deadline import within
 from features.errors import OnlineStoreUnavailable
 
 MARKER_PREFIX = "scorer:online-store-loaded:"
@@ -75,16 +76,22 @@ def write_marker(store: FeatureStore, marker: LoadedMarker) -> None:
 
 
 class LoadedMarkerCheck:
-    """Whether the marker is in the online Redis, asked at most once a second."""
+    """Whether the marker is in the online Redis, asked at most once a second.
+
+    A check waits no longer than ``timeout_s`` (the online read's timeout): readiness
+    probes have deadlines of their own, and redis-py's retries would outlast them.
+    """
 
     def __init__(
         self,
         client: redis_asyncio.Redis | redis_asyncio.RedisCluster,
         project: str,
+        timeout_s: float,
         max_age_s: float = CHECK_MAX_AGE_S,
     ) -> None:
         self._client = client
         self._key = marker_key(project)
+        self._timeout_s = timeout_s
         self._max_age_s = max_age_s
         self._checked_at = -float("inf")
         self.last: bool | None = None
@@ -96,7 +103,12 @@ class LoadedMarkerCheck:
         if self.last is not None and now - self._checked_at < self._max_age_s:
             return self.last
         try:
-            found = bool(await self._client.exists(self._key))
+            found = bool(await within(self._client.exists(self._key), self._timeout_s))
+        except TimeoutError as exc:
+            self.last = None
+            raise OnlineStoreUnavailable(
+                f"online store did not answer within {self._timeout_s:.2g} s"
+            ) from exc
         except (RedisError, OSError) as exc:
             self.last = None
             raise OnlineStoreUnavailable(f"online store unreachable: {exc}") from exc
