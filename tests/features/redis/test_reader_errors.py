@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from features.errors import OnlineStoreUnavailable
+from features.loaded_marker import LoadedMarkerCheck
 from features.readers import store_answers
 from features.redis.reader import RedisOnlineFeatureReader
 from features.store import open_feature_store
@@ -156,3 +158,25 @@ def test_a_paused_redis_holds_no_read_past_its_timeout(typed_repo: Any, tmp_path
         assert not late, f"reads that waited for Redis well past their timeout: {late}"
     finally:
         server.stop()
+
+
+def test_the_loaded_marker_check_ends_at_its_own_limit(silent_server: str) -> None:
+    """A readiness probe's marker check against a Redis that never answers ends at the check's
+    limit, not at the client's socket timeout (here far longer) and its retry."""
+    host, port = silent_server.split(":")
+
+    async def check() -> OnlineStoreUnavailable:
+        client = redis.asyncio.Redis(host=host, port=int(port), socket_timeout=60)
+        marker = LoadedMarkerCheck(client, "typed", timeout_s=0.2)
+        try:
+            with pytest.raises(OnlineStoreUnavailable) as caught:
+                # Only a hang detector: the client alone would wait a minute or more.
+                await asyncio.wait_for(marker.loaded(), timeout=20)
+        finally:
+            await _others_done()
+            await client.aclose()
+        assert marker.last is None
+        return caught.value
+
+    error = asyncio.run(check())
+    assert str(error) == "online store did not answer within 0.2 s"
