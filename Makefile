@@ -18,9 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/scorer demo
 
-# Two points under the suite's total coverage as last measured (85.99%, a fresh clone, CI=true):
+# Two points under the suite's total coverage as last measured (89.15%, a fresh clone, CI=true):
 # what child processes manage to save varies a little. Raise it as tests are added.
-COVERAGE_FLOOR := 84
+COVERAGE_FLOOR := 87
 
 ## Install the Debian packages the tests use (redis-server, prometheus, chromium, docker-compose),
 ## then lint, type-check and run the whole test suite under coverage.
