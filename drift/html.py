@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -262,6 +263,19 @@ def _feature_table(report: DriftReport) -> str:
     )
 
 
+def cards_section(cards: Sequence[tuple[str, str, str]]) -> str:
+    """The row of headline cards at the top of a report: (label, value, the line under it)."""
+    return (
+        '<section class="cards">'
+        + "".join(
+            f'<div class="card"><div class="label">{escape(label)}</div>'
+            f'<div class="value">{escape(value)}</div><div class="sub">{escape(sub)}</div></div>'
+            for label, value, sub in cards
+        )
+        + "</section>"
+    )
+
+
 def _cards(report: DriftReport) -> str:
     drifted = report.drifted_features
     score = report.prediction
@@ -277,15 +291,7 @@ def _cards(report: DriftReport) -> str:
         ("AUC", auc_value, auc_sub),
         ("Rows", f"{report.rows:,}", f"reference {report.reference_rows:,}"),
     ]
-    return (
-        '<section class="cards">'
-        + "".join(
-            f'<div class="card"><div class="label">{escape(label)}</div>'
-            f'<div class="value">{escape(value)}</div><div class="sub">{escape(sub)}</div></div>'
-            for label, value, sub in cards
-        )
-        + "</section>"
-    )
+    return cards_section(cards)
 
 
 def _shadow_line(report: DriftReport) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from drift.html import PAGE_CSS, ReportLinks, bar_chart, render_nav
+from drift.html import PAGE_CSS, ReportLinks, bar_chart, cards_section, render_nav
 from drift.shadow import LatencySummary
 from drift.shadow_report import LATENCY_NOTE, ShadowReport
 
@@ -45,15 +45,7 @@ def _cards(report: ShadowReport) -> str:
         ("Label agreement", _pct(report.labels.agreement), f"{report.labels.agreeing:,} rows"),
         ("AUC", auc_value, auc_sub),
     ]
-    return (
-        '<section class="cards">'
-        + "".join(
-            f'<div class="card"><div class="label">{escape(label)}</div>'
-            f'<div class="value">{escape(value)}</div><div class="sub">{escape(sub)}</div></div>'
-            for label, value, sub in cards
-        )
-        + "</section>"
-    )
+    return cards_section(cards)
 
 
 def _scores(report: ShadowReport) -> str:
