@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from drift.profile import CategoricalProfile, NumericProfile, ReferenceProfile
-from drift.stats import AUC_BINS, score_bin
+from drift.stats import AUC_BINS, bin_counts, score_bin
 
 FloatArray = npt.NDArray[np.float64]
 CountArray = npt.NDArray[np.int64]
@@ -99,8 +99,7 @@ class NumericCounts:
         present = values[~nan] if nan.any() else values
         self.missing += int(values.size - present.size)
         # Same rule as the profile: bin i holds [edges[i-1], edges[i]), open at both ends.
-        bins = np.searchsorted(self.edges, present, side="right")
-        self.counts += np.bincount(bins, minlength=self.counts.size)
+        self.counts += bin_counts(present, self.edges)
         if self.buffer is not None:
             self.buffer.add(present)
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from drift.stats import bin_counts
+
 # Deciles: ten bins with about 10% of the reference each, the usual basis for PSI
 # (Siddiqi, "Credit Risk Scorecards", 2006; Evidently and NannyML bin the same way).
 DEFAULT_QUANTILES = tuple(i / 10 for i in range(1, 10))
@@ -163,7 +165,7 @@ def numeric_profile(
     array = np.asarray(values, dtype=np.float64)
     present = array[~np.isnan(array)]
     edges = bin_edges(present, quantiles)
-    counts = np.bincount(np.searchsorted(edges, present, side="right"), minlength=edges.size + 1)
+    counts = bin_counts(present, edges)
     sample: list[float] | None = None
     if sample_size > 0:
         # A fixed seed keeps a retrained profile of the same data byte-identical.

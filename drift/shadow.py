@@ -15,7 +15,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as scipy_stats
 
-from drift.stats import NOISE_ALPHA, auc_from_scores, occupied_bins, psi, psi_noise_floor, shares
+from drift.stats import (
+    NOISE_ALPHA,
+    auc_from_scores,
+    bin_counts,
+    occupied_bins,
+    psi,
+    psi_noise_floor,
+    shares,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -88,9 +96,7 @@ def score_agreement(
     if c.shape != s.shape:
         raise ValueError(f"{c.size} champion scores but {s.size} shadow scores: not paired")
     edges = score_edges(c)
-    bins = len(edges) + 1
-    c_counts = np.bincount(np.searchsorted(edges, c, side="right"), minlength=bins)
-    s_counts = np.bincount(np.searchsorted(edges, s, side="right"), minlength=bins)
+    c_counts, s_counts = bin_counts(c, edges), bin_counts(s, edges)
     difference = np.abs(s - c)
     empty = c.size == 0
     return ScoreAgreement(

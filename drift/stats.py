@@ -30,6 +30,14 @@ NOISE_ALPHA = 0.01
 AUC_BINS = 1000
 
 
+def bin_counts(values: npt.ArrayLike, edges: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """How many of ``values`` fall in each bin of ``edges``: below the first edge, between
+    each two (an edge belongs to the bin above it), and from the last one up."""
+    edges = np.asarray(edges, dtype=np.float64)
+    found = np.searchsorted(edges, np.asarray(values, dtype=np.float64), side="right")
+    return np.bincount(found, minlength=edges.size + 1)
+
+
 def shares(counts: npt.ArrayLike) -> FloatArray:
     """Counts as proportions of their total (all zeros when the total is zero)."""
     array = np.asarray(counts, dtype=np.float64)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from drift.profile import bin_edges
-from drift.stats import psi
+from drift.stats import bin_counts, psi
 
 REASONS = ("error_rate", "latency", "score_psi", "missing_rate")
 """Why a guard removes a canary: the ``reason`` label of ``scorer_canary_rollbacks_total``."""
@@ -115,10 +115,7 @@ def score_psi(champion: Iterable[float], canary: Iterable[float]) -> float:
     reference = np.fromiter(champion, np.float64)
     current = np.fromiter(canary, np.float64)
     edges = bin_edges(reference)
-    bins = edges.size + 1
-    ref_counts = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=bins)
-    cur_counts = np.bincount(np.searchsorted(edges, current, side="right"), minlength=bins)
-    return psi(ref_counts, cur_counts)
+    return psi(bin_counts(reference, edges), bin_counts(current, edges))
 
 
 def judge(champion: VersionWindow, canary: VersionWindow, policy: GuardPolicy) -> Trip | None:
