@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,22 @@ from scoring.cli.options import settings_from
 from scoring.cli.terminal import say
 from scoring.logging_config import configure_logging, prints_logged
 
+ReportsOut = Annotated[
+    Path | None,
+    typer.Option(help="Folder for the reports; default: the model's, <data dir>/reports/MODEL."),
+]
+
+
+def _since(since: str) -> timedelta:
+    """The window ``--since`` names, back from now; a mistake in it named after the option."""
+    from jobs.triggers import parse_duration
+    from scoring.errors import InvalidSetting
+
+    try:
+        return parse_duration(since)
+    except InvalidSetting as exc:
+        raise InvalidSetting(f"--since {exc}") from exc
+
 
 def drift(
     model: Annotated[str, typer.Option("--model", help="Model whose champion is checked.")],
@@ -22,25 +38,16 @@ def drift(
         typer.Option(help="A Parquet file or folder to check instead of the model's log."),
     ] = None,
     since: Annotated[str, typer.Option(help="Window of the log to check, back from now.")] = "24h",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder for the reports; default: the model's, <data dir>/reports/MODEL."
-        ),
-    ] = None,
+    out: ReportsOut = None,
 ) -> None:
     """Compare recent predictions with the training reference; write JSON and HTML reports."""
     from jobs.drift_check import drift_check
     from jobs.triggers import check_job_settings, parse_duration
-    from scoring.errors import InvalidSetting
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from()
     check_job_settings(settings)
-    try:
-        window = parse_duration(since)
-    except InvalidSetting as exc:
-        raise InvalidSetting(f"--since {exc}") from exc
+    window = _since(since)
     result = drift_check(
         ModelRegistry(settings.models_dir),
         settings.data_dir,
@@ -61,24 +68,14 @@ def compare(
     since: Annotated[
         str, typer.Option(help="Window of the log to compare, back from now.")
     ] = "24h",
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder for the reports; default: the model's, <data dir>/reports/MODEL."
-        ),
-    ] = None,
+    out: ReportsOut = None,
 ) -> None:
     """Compare the shadow with the champion on the same logged requests; write JSON and HTML."""
     from jobs.shadow_compare import shadow_compare
-    from jobs.triggers import parse_duration
-    from scoring.errors import InvalidSetting
     from scoring.model.registry import ModelRegistry
 
     settings = settings_from()
-    try:
-        window = parse_duration(since)
-    except InvalidSetting as exc:
-        raise InvalidSetting(f"--since {exc}") from exc
+    window = _since(since)
     result = shadow_compare(
         ModelRegistry(settings.models_dir),
         settings.data_dir,
