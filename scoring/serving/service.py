@@ -142,12 +142,13 @@ class ScoringService:
             missing_names = names_by_row(missing, names)
             stale_names = None if stale is None else names_by_row(stale, names)
         computed = Computed(columns, scores, missing, stale, stored, missing_names, stale_names)
+        finished = time.perf_counter()
         if guard is not None:
             served = self.models.served.get(model.name)
             if served is not None and served.canary is not None:
-                guard.record(served, model, requests, computed, time.perf_counter())
+                guard.record(served, model, requests, computed, finished)
         if self.prediction_log is not None:
-            self.prediction_log.append(model, requests, rows, computed, matrix, time.perf_counter())
+            self.prediction_log.append(model, requests, rows, computed, matrix, finished)
         return computed
 
     def served_versions(self, name: str | None) -> ServedVersions:
