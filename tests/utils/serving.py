@@ -1,7 +1,9 @@
-"""Data factories for tests of the service: request rows, extra model versions, the log."""
+"""Data factories for tests of the service: request rows, extra model versions, the log; a
+reader that notes its reads."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pydantic import SecretStr
 
+from features.readers import FeatureReader
 from scoring.model.registry import ModelRegistry
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
@@ -44,3 +47,28 @@ def register_copy_of_v1(settings: Settings, **manifest_changes: Any) -> int:
     manifest = {**registry.manifest("fraud", 1).model_dump(), **manifest_changes}
     files = {name: (folder / name).read_bytes() for name in ("model.txt", "reference.json")}
     return registry.register("fraud", files, manifest).version
+
+
+class CountingReader:
+    """The real reader, noting every read it passes on."""
+
+    def __init__(self, reader: FeatureReader) -> None:
+        self.reader = reader
+        self.reads: list[tuple[str, list[dict[str, Any]]]] = []
+
+    @property
+    def rows_read(self) -> list[int]:
+        """How many rows each read was for."""
+        return [len(rows) for _, rows in self.reads]
+
+    async def read(
+        self,
+        feature_service: str,
+        rows: Sequence[Mapping[str, Any]],
+        timeout_s: float | None = None,
+    ) -> Mapping[str, Sequence[Any]]:
+        self.reads.append((feature_service, [dict(row) for row in rows]))
+        return await self.reader.read(feature_service, rows, timeout_s)
+
+    async def close(self) -> None:
+        await self.reader.close()

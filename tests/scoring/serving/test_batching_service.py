@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-from features.readers import FeatureReader, make_online_reader
+from features.readers import make_online_reader
 from features.store import open_feature_store
 from scoring.model.registry import ModelRegistry
 from scoring.serving.request import ScoreRequest
@@ -14,27 +13,7 @@ from scoring.serving.served import load_served
 from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from tests.utils.repo import DemoRepo
-from tests.utils.serving import entities, register_copy_of_v1
-
-
-class CountedReads:
-    """The real reader, noting how many rows each read was for."""
-
-    def __init__(self, reader: FeatureReader) -> None:
-        self.reader = reader
-        self.reads: list[int] = []
-
-    async def read(
-        self,
-        feature_service: str,
-        rows: Sequence[Mapping[str, Any]],
-        timeout_s: float | None = None,
-    ) -> Mapping[str, Sequence[Any]]:
-        self.reads.append(len(rows))
-        return await self.reader.read(feature_service, rows, timeout_s)
-
-    async def close(self) -> None:
-        await self.reader.close()
+from tests.utils.serving import CountingReader, entities, register_copy_of_v1
 
 
 def test_single_entity_requests_of_the_champion_and_the_canary_share_one_read(
@@ -45,9 +24,9 @@ def test_single_entity_requests_of_the_champion_and_the_canary_share_one_read(
     registry.set_alias("fraud", "canary", canary, 0.5)
     rows = entities(demo_repo, 16, seed=9)
 
-    async def main(batch_rows: int) -> tuple[list[dict[str, Any]], CountedReads, ScoringService]:
+    async def main(batch_rows: int) -> tuple[list[dict[str, Any]], CountingReader, ScoringService]:
         store = open_feature_store(own_settings.feature_repo, own_settings.online_store)
-        reader = CountedReads(make_online_reader(store, 2.0))
+        reader = CountingReader(make_online_reader(store, 2.0))
         served = load_served(registry, None)
         service = ScoringService(
             registry, reader, served, batching_max_rows=batch_rows, batching_request_rows=16
@@ -65,11 +44,11 @@ def test_single_entity_requests_of_the_champion_and_the_canary_share_one_read(
     answers, reader, service = asyncio.run(main(256))
     versions = [answer["version"] for answer in answers]
     assert set(versions) == {1, canary}  # both versions answered some of the entities
-    assert reader.reads == [16]  # their two batches, computed at once, read together
+    assert reader.rows_read == [16]  # their two batches, computed at once, read together
     assert service.batcher is not None
     assert (service.batcher.batches, service.batcher.requests) == (2, 16)
     # Each entity scored with its own features, exactly as when each request reads alone.
     alone, alone_reads, _ = asyncio.run(main(0))
-    assert alone_reads.reads == [1] * 16
+    assert alone_reads.rows_read == [1] * 16
     assert [a["version"] for a in alone] == versions
     assert [a["predictions"] for a in alone] == [a["predictions"] for a in answers]

@@ -27,7 +27,7 @@ from scoring.serving.service import ScoringService
 from scoring.settings import Settings
 from scoring.web.app import create_app
 from tests.utils.repo import DemoRepo
-from tests.utils.serving import entities, read_log, register_copy_of_v1
+from tests.utils.serving import CountingReader, entities, read_log, register_copy_of_v1
 
 MADE_UP_ROW = {"customer_id": 0, "merchant_id": 0, "amount": 0.0}
 
@@ -55,26 +55,6 @@ class NoReads:
 
     async def close(self) -> None:
         pass
-
-
-class CountingReader:
-    """The real reader, noting every read it passes on."""
-
-    def __init__(self, reader: FeatureReader) -> None:
-        self.reader = reader
-        self.reads: list[tuple[str, list[dict[str, Any]]]] = []
-
-    async def read(
-        self,
-        feature_service: str,
-        rows: Sequence[Mapping[str, Any]],
-        timeout_s: float | None = None,
-    ) -> Mapping[str, Sequence[Any]]:
-        self.reads.append((feature_service, [dict(row) for row in rows]))
-        return await self.reader.read(feature_service, rows, timeout_s)
-
-    async def close(self) -> None:
-        await self.reader.close()
 
 
 class OffPathReadsWait:
